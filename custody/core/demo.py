@@ -1,0 +1,213 @@
+"""The demo hotel: one property, three floors with plans, areas of every class, 40 rooms, one user per role."""
+
+from __future__ import annotations
+
+import base64
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+
+from django.conf import settings
+from django.core.files.base import ContentFile
+from django.db import transaction
+from django_otp.plugins.otp_totp.models import TOTPDevice
+
+from custody.accounts.actions import do_issue_recovery_codes
+from custody.accounts.models import RoleAssignment, User
+from custody.accounts.roles import TWO_FACTOR_ROLES, Role
+from custody.footage.models import Camera
+from custody.properties.models import Area, AreaClass, AreaKind, Floor, Jurisdiction, Property, Room, RoomType
+
+PROPERTY_CODE = "harbour-view"
+DEMO_USERS = [
+    ("frontdesk", "Li Na (front desk)", Role.FRONT_DESK),
+    ("secofficer", "Marco Rossi (security officer)", Role.SECURITY_OFFICER),
+    ("secmanager", "Zhang Wei (security manager)", Role.SECURITY_MANAGER),
+    ("privacy", "Ana Sousa (privacy officer)", Role.PRIVACY_OFFICER),
+    ("manager", "Chen Jing (property manager)", Role.PROPERTY_MANAGER),
+    ("itadmin", "Lukas Weber (IT admin)", Role.IT_ADMIN),
+    ("auditor", "Emma Clarke (auditor)", Role.AUDITOR),
+]
+# (level, name, areas as (name, kind, class or None for the kind's default))
+FLOORS = [
+    (
+        0,
+        "Ground floor",
+        [
+            ("Main entrance", AreaKind.ENTRANCE, AreaClass.PUBLIC),
+            ("Lobby", AreaKind.LOBBY, AreaClass.PUBLIC),
+            ("Harbour restaurant", AreaKind.RESTAURANT, AreaClass.PUBLIC),
+            ("Front office", AreaKind.BACK_OFFICE, AreaClass.STAFF_ONLY),
+            ("Kitchen", AreaKind.KITCHEN, AreaClass.STAFF_ONLY),
+            ("Security control room", AreaKind.SECURITY_ROOM, AreaClass.SECURITY),
+            ("Lobby toilets", AreaKind.BATHROOM, AreaClass.PRIVATE),
+            ("Staff changing room", AreaKind.CHANGING_ROOM, AreaClass.PRIVATE),
+        ],
+    ),
+    (
+        1,
+        "First floor",
+        [
+            ("Corridor 1", AreaKind.CORRIDOR, AreaClass.PUBLIC),
+            ("Lift lobby 1", AreaKind.ELEVATOR_LOBBY, AreaClass.PUBLIC),
+        ],
+    ),
+    (
+        2,
+        "Second floor",
+        [
+            ("Corridor 2", AreaKind.CORRIDOR, AreaClass.PUBLIC),
+            ("Lift lobby 2", AreaKind.ELEVATOR_LOBBY, AreaClass.PUBLIC),
+        ],
+    ),
+]
+OUTDOOR_AREAS = [("Car park", AreaKind.CAR_PARK, AreaClass.PUBLIC)]
+CAMERAS = [
+    ("CAM-01", "Entrance doors", "Main entrance"),
+    ("CAM-02", "Lobby and reception", "Lobby"),
+    ("CAM-03", "Restaurant", "Harbour restaurant"),
+    ("CAM-04", "Car park gate", "Car park"),
+    ("CAM-05", "Corridor 1 east", "Corridor 1"),
+    ("CAM-06", "Corridor 2 east", "Corridor 2"),
+]
+ROOM_TYPES = [
+    RoomType.DOUBLE,
+    RoomType.TWIN,
+    RoomType.DOUBLE,
+    RoomType.SINGLE,
+    RoomType.FAMILY,
+    RoomType.DOUBLE,
+    RoomType.TWIN,
+    RoomType.SUITE,
+    RoomType.ACCESSIBLE,
+    RoomType.DOUBLE,
+]
+
+
+@dataclass
+class DemoLogin:
+    username: str
+    role: str
+    password: str
+    totp_secret: str | None
+    recovery_codes: list[str]
+
+
+def floor_plan_svg(level: int, name: str, rooms: list[str], areas: list[str]) -> bytes:
+    """A simple architectural sketch: rooms along both sides of a corridor, common areas at the west end."""
+    cells = []
+    per_side = max(1, (len(rooms) + 1) // 2)
+    width = 160 + per_side * 70
+    for index, number in enumerate(rooms):
+        x = 160 + (index % per_side) * 70
+        y = 20 if index < per_side else 190
+        cells.append(
+            f'<rect x="{x}" y="{y}" width="66" height="90" fill="#eef2f7" stroke="#1e3a5f"/>'
+            f'<text x="{x + 33}" y="{y + 50}" text-anchor="middle" font-size="14">{number}</text>'
+        )
+    for index, area in enumerate(areas[:4]):
+        y = 20 + index * 65
+        cells.append(
+            f'<rect x="20" y="{y}" width="130" height="60" fill="#fff7e6" stroke="#9a6700"/>'
+            f'<text x="85" y="{y + 35}" text-anchor="middle" font-size="11">{area}</text>'
+        )
+    svg = (
+        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width + 20} 300" font-family="sans-serif">'
+        f'<rect x="0" y="0" width="{width + 20}" height="300" fill="#ffffff"/>'
+        f'<rect x="160" y="120" width="{width - 160}" height="60" fill="#f8fafc" stroke="#94a3b8"/>'
+        f'<text x="{(width + 160) // 2}" y="155" text-anchor="middle" font-size="13" fill="#475569">'
+        f"{name} (level {level})</text>{''.join(cells)}</svg>"
+    )
+    return svg.encode("utf-8")
+
+
+@transaction.atomic
+def seed_demo() -> list[DemoLogin]:
+    prop, _ = Property.objects.get_or_create(
+        code=PROPERTY_CODE,
+        defaults={
+            "name": "Harbour View Hotel",
+            "timezone": "Asia/Shanghai",
+            "jurisdiction": Jurisdiction.CN,
+            "address": "88 Harbour Road, Qingdao",
+        },
+    )
+    room_number = 0
+    areas_by_name: dict[str, Area] = {}
+    for level, floor_name, areas in FLOORS:
+        floor, _created = Floor.objects.get_or_create(property=prop, level=level, defaults={"name": floor_name})
+        numbers: list[str] = []
+        if level > 0:
+            numbers = [f"{level}{n:02d}" for n in range(1, 21)]
+            for offset, number in enumerate(numbers):
+                Room.objects.get_or_create(
+                    property=prop, number=number, defaults={"floor": floor, "room_type": ROOM_TYPES[offset % 10]}
+                )
+                room_number += 1
+        for area_name, kind, area_class in areas:
+            areas_by_name[area_name], _ = Area.objects.get_or_create(
+                property=prop, name=area_name, defaults={"floor": floor, "kind": kind, "area_class": area_class}
+            )
+        if not floor.plan:
+            svg = floor_plan_svg(level, floor_name, numbers, [a[0] for a in areas])
+            floor.plan.save(f"level-{level}.svg", ContentFile(svg), save=False)
+            floor.plan_content_type = "image/svg+xml"
+            floor.save()
+    for area_name, kind, area_class in OUTDOOR_AREAS:
+        areas_by_name[area_name], _ = Area.objects.get_or_create(
+            property=prop, name=area_name, defaults={"floor": None, "kind": kind, "area_class": area_class}
+        )
+    for code, name, area_name in CAMERAS:
+        if not Camera.objects.filter(property=prop, code=code).exists():
+            Camera(property=prop, code=code, name=name, area=areas_by_name[area_name]).save()
+    return [_demo_user(prop, username, display, role) for username, display, role in DEMO_USERS]
+
+
+def _demo_user(prop: Property, username: str, display: str, role: Role) -> DemoLogin:
+    logins = _stored_logins()
+    user = User.objects.filter(username=username).first()
+    if user is None or username not in logins:
+        password = "demo-" + secrets.token_urlsafe(9)
+        user = user or User(username=username, display_name=display, email=f"{username}@harbour-view.example")
+        user.set_password(password)
+        user.save()
+        totp_secret = None
+        codes: list[str] = []
+        if role in TWO_FACTOR_ROLES:
+            TOTPDevice.objects.filter(user=user).delete()
+            device = TOTPDevice.objects.create(user=user, name="authenticator", confirmed=True)
+            totp_secret = base64.b32encode(device.bin_key).decode("ascii")
+            codes = do_issue_recovery_codes(user)
+        logins[username] = DemoLogin(username, role.value, password, totp_secret, codes)
+        _store_logins(logins)
+    RoleAssignment.objects.get_or_create(user=user, property=prop, role=role)
+    return logins[username]
+
+
+def _logins_path() -> Path:
+    return Path(settings.CUSTODY_HOME) / "demo-logins.txt"
+
+
+def _stored_logins() -> dict[str, DemoLogin]:
+    path = _logins_path()
+    result: dict[str, DemoLogin] = {}
+    if not path.exists():
+        return result
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if not line or line.startswith("#"):
+            continue
+        username, role, password, secret, codes = [*line.split("\t"), "", ""][:5]
+        result[username] = DemoLogin(username, role, password, secret or None, [c for c in codes.split(",") if c])
+    return result
+
+
+def _store_logins(logins: dict[str, DemoLogin]) -> None:
+    path = _logins_path()
+    lines = ["# demo logins: user, role, password, TOTP secret, recovery codes (demo only; 0600)"]
+    lines += [
+        f"{d.username}\t{d.role}\t{d.password}\t{d.totp_secret or ''}\t{','.join(d.recovery_codes)}"
+        for d in logins.values()
+    ]
+    path.touch(mode=0o600, exist_ok=True)
+    path.chmod(0o600)
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")

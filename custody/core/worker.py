@@ -1,0 +1,131 @@
+"""Background worker: runs django-tasks jobs from the database and enqueues periodic jobs.
+
+`custody worker` runs this in the foreground; `custody serve` runs it in a thread beside the web server.
+Any number of workers on any number of hosts may share one database: jobs are claimed with row locks
+by django-tasks-db, and each periodic slot is claimed through a unique row in ScheduledRun.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.db import IntegrityError, close_old_connections, transaction
+from django.utils import timezone
+from django.utils.crypto import get_random_string
+from django_tasks_db.management.commands.db_worker import Worker
+
+from custody.core import tasks
+from custody.core.models import ScheduledRun, WorkerHeartbeat
+
+logger = logging.getLogger("custody.worker")
+
+
+@dataclass(frozen=True)
+class PeriodicJob:
+    name: str
+    every: timedelta
+    enqueue: Callable[[], object]
+
+
+PERIODIC_JOBS: list[PeriodicJob] = [
+    PeriodicJob("core.clear_expired_sessions", timedelta(hours=1), tasks.clear_expired_sessions.enqueue),
+    PeriodicJob("core.prune_worker_heartbeats", timedelta(days=1), tasks.prune_worker_heartbeats.enqueue),
+]
+
+
+def enqueue_due_jobs(jobs: list[PeriodicJob] | None = None) -> list[str]:
+    """Enqueue every job whose current slot nobody has claimed yet; return the names enqueued."""
+    now = int(timezone.now().timestamp())
+    enqueued: list[str] = []
+    for job in PERIODIC_JOBS if jobs is None else jobs:
+        seconds = int(job.every.total_seconds())
+        slot = now - now % seconds
+        try:
+            with transaction.atomic():
+                run = ScheduledRun.objects.create(job=job.name, slot=slot)
+                result = job.enqueue()
+                run.task_result_id = str(getattr(result, "id", ""))
+                run.save(update_fields=["task_result_id"])
+        except IntegrityError:
+            continue  # another worker claimed this slot
+        enqueued.append(job.name)
+    return enqueued
+
+
+class CustodyWorker:
+    def __init__(self, *, interval: float = 1.0, in_process: bool = False, worker_id: str | None = None) -> None:
+        self.worker_id = worker_id or get_random_string(32)
+        self.in_process = in_process
+        self.interval = interval
+        self.stop_event = threading.Event()
+        self.job_worker = Worker(
+            queue_names=["*"],
+            interval=interval,
+            batch=False,
+            backend_name="default",
+            startup_delay=not in_process,
+            max_tasks=None,
+            worker_id=self.worker_id,
+            excluded_queue_names=[],
+        )
+
+    def beat(self) -> None:
+        now = timezone.now()
+        WorkerHeartbeat.objects.update_or_create(
+            worker_id=self.worker_id,
+            defaults={
+                "hostname": socket.gethostname()[:255],
+                "pid": os.getpid(),
+                "in_process": self.in_process,
+                "last_seen": now,
+            },
+            create_defaults={
+                "hostname": socket.gethostname()[:255],
+                "pid": os.getpid(),
+                "in_process": self.in_process,
+                "started_at": now,
+                "last_seen": now,
+            },
+        )
+
+    def scheduler_loop(self, beat_every: float = 30.0) -> None:
+        while not self.stop_event.is_set():
+            try:
+                close_old_connections()
+                self.beat()
+                for name in enqueue_due_jobs():
+                    logger.info("enqueued periodic job %s", name)
+            except Exception:
+                logger.exception("scheduler pass failed; trying again shortly")
+            finally:
+                close_old_connections()
+            self.stop_event.wait(beat_every)
+
+    def start_in_threads(self) -> list[threading.Thread]:
+        threads = [
+            threading.Thread(target=self.scheduler_loop, name="custody-scheduler", daemon=True),
+            threading.Thread(target=self._run_jobs, name="custody-worker", daemon=True),
+        ]
+        for thread in threads:
+            thread.start()
+        return threads
+
+    def _run_jobs(self) -> None:
+        while not self.stop_event.is_set():
+            try:
+                self.job_worker.run()
+            except Exception:
+                logger.exception("job loop failed; restarting in 5 s")
+                close_old_connections()
+                time.sleep(5)
+
+    def stop(self) -> None:
+        self.stop_event.set()
+        self.job_worker.running = False

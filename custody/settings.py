@@ -1,0 +1,224 @@
+"""Custody settings: one file, every environment value parsed strictly.
+
+A bad value raises ImproperlyConfigured naming the variable; `custody` prints that one line and exits 2.
+Environment:
+  CUSTODY_HOME                  data folder (default ./var): SQLite database, generated keys, uploads
+  DATABASE_URL                  sqlite:///path or postgresql://user:pass@host:port/db (default SQLite in home)
+  CUSTODY_SECRET_KEY[_FILE]     Django secret key; generated under CUSTODY_HOME (0600) when absent
+  CUSTODY_DEBUG                 boolean, default false
+  CUSTODY_ALLOWED_HOSTS         comma-separated host names (default 127.0.0.1,localhost)
+  CUSTODY_HTTPS                 boolean: served over HTTPS (secure cookies, HSTS, redirect); production sets it
+  CUSTODY_BEHIND_PROXY          boolean: trust X-Forwarded-Proto from the TLS-terminating proxy
+  CUSTODY_SESSION_IDLE_MINUTES  sign out after this much inactivity (default 30)
+  CUSTODY_LOGIN_FAILURE_LIMIT   failed logins before lockout (default 5)
+  CUSTODY_LOCKOUT_MINUTES       lockout duration (default 15)
+  CUSTODY_EMAIL_URL             not used yet; e-mail goes to the console
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import timedelta
+from pathlib import Path
+
+from csp.constants import NONE, SELF
+from django.core.exceptions import ImproperlyConfigured
+from django.utils.translation import gettext_lazy as _
+
+from custody.lib import env as envparse
+
+BASE_DIR = Path(__file__).resolve().parent
+
+try:
+    _env = os.environ
+    CUSTODY_HOME = envparse.parse_home(_env)
+    DEBUG = envparse.parse_bool(_env, "CUSTODY_DEBUG", default=False)
+    CUSTODY_HTTPS = envparse.parse_bool(_env, "CUSTODY_HTTPS", default=False)
+    _behind_proxy = envparse.parse_bool(_env, "CUSTODY_BEHIND_PROXY", default=False)
+    ALLOWED_HOSTS = envparse.parse_hosts(_env, "CUSTODY_ALLOWED_HOSTS", default=["127.0.0.1", "localhost"])
+    DATABASES = {"default": envparse.parse_database_url(_env, "DATABASE_URL", CUSTODY_HOME)}
+    _secret = envparse.read_secret(_env, "CUSTODY_SECRET_KEY")
+    if _secret is None:
+        _secret = envparse.load_or_create_secret_file(CUSTODY_HOME / "secret_key")
+    SECRET_KEY = envparse.check_secret_key("CUSTODY_SECRET_KEY", _secret)
+    _idle_minutes = envparse.parse_int(_env, "CUSTODY_SESSION_IDLE_MINUTES", 30, minimum=1, maximum=24 * 60)
+    _failure_limit = envparse.parse_int(_env, "CUSTODY_LOGIN_FAILURE_LIMIT", 5, minimum=1, maximum=100)
+    _lockout_minutes = envparse.parse_int(_env, "CUSTODY_LOCKOUT_MINUTES", 15, minimum=1, maximum=7 * 24 * 60)
+except envparse.ConfigError as exc:
+    raise ImproperlyConfigured(str(exc)) from None
+
+INSTALLED_APPS = [
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "django_htmx",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "django_otp.plugins.otp_static",
+    "axes",
+    "csp",
+    "rules.apps.AutodiscoverRulesConfig",
+    "django_tasks",
+    "django_tasks_db",
+    "custody.core",
+    "custody.accounts",
+    "custody.properties",
+    "custody.footage",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.locale.LocaleMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_otp.middleware.OTPMiddleware",
+    "custody.accounts.middleware.TwoFactorRequiredMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "csp.middleware.CSPMiddleware",
+    "django_htmx.middleware.HtmxMiddleware",
+    "custody.core.middleware.NoStoreMiddleware",
+    "axes.middleware.AxesMiddleware",
+]
+
+ROOT_URLCONF = "custody.urls"
+WSGI_APPLICATION = "custody.wsgi.application"
+AUTH_USER_MODEL = "accounts.User"
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.template.context_processors.i18n",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+                "custody.core.context_processors.custody",
+            ],
+        },
+    }
+]
+
+# Accounts and sign-in
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "rules.permissions.ObjectPermissionBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+PASSWORD_HASHERS = [
+    "django.contrib.auth.hashers.Argon2PasswordHasher",
+    "django.contrib.auth.hashers.PBKDF2PasswordHasher",
+]
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 12}},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+LOGIN_URL = "accounts:login"
+LOGIN_REDIRECT_URL = "core:home"
+LOGOUT_REDIRECT_URL = "accounts:login"
+OTP_TOTP_ISSUER = "Custody"
+OTP_TOTP_TOLERANCE = 1
+
+AXES_FAILURE_LIMIT = _failure_limit
+AXES_COOLOFF_TIME = timedelta(minutes=_lockout_minutes)
+# Lock the account after repeated failures from anywhere, and an address that guesses across many accounts.
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_TEMPLATE = "accounts/locked_out.html"
+AXES_HTTP_RESPONSE_CODE = 429
+AXES_VERBOSE = False
+AXES_IPWARE_PROXY_COUNT = 1 if _behind_proxy else None
+
+# Sessions end after CUSTODY_SESSION_IDLE_MINUTES without a request (sliding expiry) and at browser close.
+SESSION_COOKIE_AGE = _idle_minutes * 60
+SESSION_SAVE_EVERY_REQUEST = True
+SESSION_EXPIRE_AT_BROWSER_CLOSE = True
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+CSRF_COOKIE_HTTPONLY = True
+
+# Transport and browser security
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+if CUSTODY_HTTPS:
+    SECURE_SSL_REDIRECT = True
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
+    SECURE_HSTS_SECONDS = 60 * 60 * 24 * 365
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+    SECURE_HSTS_PRELOAD = True
+    SESSION_COOKIE_NAME = "__Host-custody_session"
+    CSRF_COOKIE_NAME = "__Host-custody_csrf"
+if _behind_proxy:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF],
+        "img-src": [SELF, "data:"],
+        "font-src": [SELF],
+        "connect-src": [SELF],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+        "base-uri": [NONE],
+        "object-src": [NONE],
+    }
+}
+
+# Internationalisation: English and Simplified Chinese, both complete
+LANGUAGE_CODE = "en"
+LANGUAGES = [("en", _("English")), ("zh-hans", _("Simplified Chinese"))]
+LOCALE_PATHS = [BASE_DIR / "locale"]
+USE_I18N = True
+USE_TZ = True
+TIME_ZONE = "UTC"
+LANGUAGE_COOKIE_HTTPONLY = True
+LANGUAGE_COOKIE_SAMESITE = "Lax"
+
+# Files
+STATIC_URL = "/static/"
+STATIC_ROOT = CUSTODY_HOME / "static"
+STATIC_ROOT.mkdir(exist_ok=True)
+STATICFILES_DIRS = [BASE_DIR / "static"]
+WHITENOISE_USE_FINDERS = True
+WHITENOISE_AUTOREFRESH = DEBUG
+MEDIA_ROOT = CUSTODY_HOME / "media"
+# Uploaded media is never served directly: views check the user's role first.
+MEDIA_URL = "/media-not-served/"
+FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
+DATA_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
+FILE_UPLOAD_PERMISSIONS = 0o600
+FILE_UPLOAD_DIRECTORY_PERMISSIONS = 0o700
+
+# Background jobs: django-tasks with the database backend, so workers share the main database.
+TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
+
+EMAIL_BACKEND = "django.core.mail.backends.console.EmailBackend"
+DEFAULT_FROM_EMAIL = "custody@localhost"
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": "WARNING"},
+    "loggers": {
+        "custody": {"handlers": ["console"], "level": "INFO", "propagate": False},
+        "axes": {"handlers": ["console"], "level": "WARNING", "propagate": False},
+    },
+}

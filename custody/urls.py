@@ -1,0 +1,10 @@
+from django.urls import include, path
+from django.views.i18n import set_language
+
+urlpatterns = [
+    path("", include("custody.core.urls")),
+    path("accounts/", include("custody.accounts.urls")),
+    path("p/<slug:code>/", include("custody.properties.urls")),
+    path("p/<slug:code>/staff/", include("custody.accounts.staff_urls")),
+    path("i18n/setlang/", set_language, name="set_language"),
+]

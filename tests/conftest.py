@@ -1,0 +1,102 @@
+"""Shared fixtures: a property with structure, one user per role, an outsider at another property."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import pytest
+from django.test import Client
+from django_otp.oath import totp
+from django_otp.plugins.otp_totp.models import TOTPDevice
+
+from custody.accounts.models import RoleAssignment, User
+from custody.accounts.roles import TWO_FACTOR_ROLES, Role
+from custody.footage.models import Camera
+from custody.properties.models import Area, AreaClass, AreaKind, Floor, Jurisdiction, Property, Room, RoomType
+
+PASSWORD = "correct horse battery staple 42"
+
+
+@dataclass
+class Hotel:
+    prop: Property
+    floor: Floor
+    lobby: Area
+    bathroom: Area
+    room: Room
+    camera: Camera
+
+
+def make_hotel(code: str = "seaside", name: str = "Seaside Hotel") -> Hotel:
+    prop = Property.objects.create(code=code, name=name, timezone="Europe/Madrid", jurisdiction=Jurisdiction.ES)
+    floor = Floor.objects.create(property=prop, level=0, name="Ground")
+    lobby = Area.objects.create(
+        property=prop, floor=floor, name="Lobby", kind=AreaKind.LOBBY, area_class=AreaClass.PUBLIC
+    )
+    bathroom = Area.objects.create(
+        property=prop, floor=floor, name="Toilets", kind=AreaKind.BATHROOM, area_class=AreaClass.PRIVATE
+    )
+    room = Room.objects.create(property=prop, floor=floor, number="101", room_type=RoomType.DOUBLE)
+    camera = Camera(property=prop, area=lobby, code="CAM-1", name="Lobby camera")
+    camera.save()
+    return Hotel(prop, floor, lobby, bathroom, room, camera)
+
+
+@pytest.fixture
+def hotel(db: None) -> Hotel:
+    return make_hotel()
+
+
+@pytest.fixture
+def other_hotel(db: None) -> Hotel:
+    return make_hotel("hilltop", "Hilltop Inn")
+
+
+def make_user(username: str, prop: Property | None = None, *roles: str, totp_device: bool = False) -> User:
+    user = User.objects.create_user(username=username, password=PASSWORD, display_name=username.title())
+    for role in roles:
+        assert prop is not None
+        RoleAssignment.objects.create(user=user, property=prop, role=role)
+    if totp_device:
+        TOTPDevice.objects.create(user=user, name="authenticator", confirmed=True)
+    return user
+
+
+def current_code(user: User) -> str:
+    device = TOTPDevice.objects.get(user=user, confirmed=True)
+    return f"{totp(device.bin_key, step=device.step, t0=device.t0, digits=device.digits):06d}"
+
+
+def signed_in_client(user: User) -> Client:
+    """A client that has passed sign-in, and two-factor where the user has a device."""
+    client = Client()
+    response = client.post("/accounts/login/", {"username": user.username, "password": PASSWORD})
+    assert response.status_code == 302, response.content[:500]
+    if TOTPDevice.objects.filter(user=user, confirmed=True).exists():
+        response = client.post("/accounts/two-factor/", {"token": current_code(user)})
+        assert response.status_code == 302, response.content[:500]
+    return client
+
+
+@pytest.fixture
+def user_for_role(hotel: Hotel) -> Callable[[str], User]:
+    """A user holding exactly one role at the hotel (with TOTP enrolled where the role requires it)."""
+
+    def make(role: str) -> User:
+        return make_user(f"u-{role}", hotel.prop, role, totp_device=role in TWO_FACTOR_ROLES)
+
+    return make
+
+
+@pytest.fixture
+def client_for_role(user_for_role: Callable[[str], User]) -> Callable[[str], Client]:
+    def make(role: str) -> Client:
+        return signed_in_client(user_for_role(role))
+
+    return make
+
+
+@pytest.fixture
+def manager_client(client_for_role: Callable[[str], Client]) -> Client:
+    return client_for_role(Role.PROPERTY_MANAGER)
