@@ -94,30 +94,25 @@ class DemoLogin:
 
 
 def floor_plan_svg(level: int, name: str, rooms: list[str], areas: list[str]) -> bytes:
-    """A simple architectural sketch: rooms along both sides of a corridor, common areas at the west end."""
-    cells = []
-    per_side = max(1, (len(rooms) + 1) // 2)
-    width = 160 + per_side * 70
-    for index, number in enumerate(rooms):
-        x = 160 + (index % per_side) * 70
-        y = 20 if index < per_side else 190
-        cells.append(
-            f'<rect x="{x}" y="{y}" width="66" height="90" fill="#eef2f7" stroke="#1e3a5f"/>'
-            f'<text x="{x + 33}" y="{y + 50}" text-anchor="middle" font-size="14">{number}</text>'
-        )
-    for index, area in enumerate(areas[:4]):
-        y = 20 + index * 65
-        cells.append(
-            f'<rect x="20" y="{y}" width="130" height="60" fill="#fff7e6" stroke="#9a6700"/>'
-            f'<text x="85" y="{y + 35}" text-anchor="middle" font-size="11">{area}</text>'
-        )
-    svg = (
-        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width + 20} 300" font-family="sans-serif">'
-        f'<rect x="0" y="0" width="{width + 20}" height="300" fill="#ffffff"/>'
-        f'<rect x="160" y="120" width="{width - 160}" height="60" fill="#f8fafc" stroke="#94a3b8"/>'
-        f'<text x="{(width + 160) // 2}" y="155" text-anchor="middle" font-size="13" fill="#475569">'
-        f"{name} (level {level})</text>{''.join(cells)}</svg>"
-    )
+    """A simple architectural sketch: areas and rooms on both sides of a central corridor."""
+    spaces = [(area, 130, "#fff7e6", "#9a6700", 11) for area in areas]
+    spaces += [(number, 66, "#eef2f7", "#1e3a5f", 14) for number in rooms]
+    half = (len(spaces) + 1) // 2
+    rows = [spaces[:half], spaces[half:]]
+    width = max(sum(w + 4 for _, w, *_ in row) for row in rows) + 36
+    parts = [f'<rect x="0" y="0" width="{width}" height="300" fill="#ffffff"/>',
+             f'<rect x="20" y="120" width="{width - 40}" height="60" fill="#f8fafc" stroke="#94a3b8"/>',
+             f'<text x="{width // 2}" y="155" text-anchor="middle" font-size="13" fill="#475569">'
+             f"{name} (level {level})</text>"]
+    for y, row in ((20, rows[0]), (190, rows[1])):
+        x = 20
+        for label, cell_width, fill, stroke, size in row:
+            parts.append(f'<rect x="{x}" y="{y}" width="{cell_width}" height="90" fill="{fill}" stroke="{stroke}"/>'
+                         f'<text x="{x + cell_width // 2}" y="{y + 50}" text-anchor="middle" font-size="{size}">'
+                         f"{label}</text>")
+            x += cell_width + 4
+    svg = (f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} 300" font-family="sans-serif">'
+           f'{"".join(parts)}</svg>')
     return svg.encode("utf-8")
 
 

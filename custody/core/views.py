@@ -2,12 +2,15 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.db.models import Count
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadRequest
 from django.shortcuts import redirect, render
 from django.utils import timezone
+from django.utils.translation import gettext
 from django.views.decorators.http import require_POST, require_safe
+from django.views.i18n import set_language as django_set_language
 from django_otp.plugins.otp_totp.models import TOTPDevice
 from django_tasks_db.models import DBTaskResult
 
@@ -15,7 +18,7 @@ from custody.access import AuthedRequest, get_property_for_user, properties_for_
 from custody.accounts.models import User
 from custody.accounts.roles import ROLE_DUTIES, Role
 from custody.core.models import WorkerHeartbeat
-from custody.properties.models import AreaClass, Property
+from custody.properties.models import AreaClass, Property, RoomType
 
 
 @require_safe
@@ -59,9 +62,16 @@ def home(request: AuthedRequest, prop: Property) -> HttpResponse:
             "cameras": prop.cameras.count(),
         },
     }
-    if roles & {Role.SECURITY_OFFICER, Role.SECURITY_MANAGER, Role.PRIVACY_OFFICER}:
-        by_class = dict(prop.areas.values_list("area_class").annotate(n=Count("id")).values_list("area_class", "n"))
-        context["areas_by_class"] = [(label, by_class.get(value, 0)) for value, label in AreaClass.choices]
+    areas_by_class = dict(prop.areas.values_list("area_class").annotate(n=Count("id")).values_list("area_class", "n"))
+    context["areas_by_class"] = [(value, label, areas_by_class.get(value, 0)) for value, label in AreaClass.choices]
+    if Role.FRONT_DESK in roles:
+        by_type = dict(prop.rooms.values_list("room_type").annotate(n=Count("id")).values_list("room_type", "n"))
+        context["rooms_by_type"] = [(label, by_type[value]) for value, label in RoomType.choices if value in by_type]
+    if roles & {Role.SECURITY_OFFICER, Role.SECURITY_MANAGER}:
+        cameras = dict(
+            prop.cameras.values_list("area__area_class").annotate(n=Count("id")).values_list("area__area_class", "n")
+        )
+        context["cameras_by_class"] = [(value, label, cameras.get(value, 0)) for value, label in AreaClass.choices]
     if roles & {Role.PROPERTY_MANAGER, Role.IT_ADMIN, Role.AUDITOR, Role.PRIVACY_OFFICER}:
         staff = User.objects.filter(role_assignments__property=prop).distinct()
         with_totp = TOTPDevice.objects.filter(user__in=staff, confirmed=True).values("user").distinct().count()
@@ -80,3 +90,14 @@ def home(request: AuthedRequest, prop: Property) -> HttpResponse:
             "failed": DBTaskResult.objects.failed().count(),
         }
     return render(request, "core/home.html", context)
+
+
+@require_POST
+def set_language(request: HttpRequest) -> HttpResponse:
+    """Django's set_language, but an unknown language is a 400 naming the field instead of a silent no-op."""
+    codes = [code for code, _name in settings.LANGUAGES]
+    if request.POST.get("language") not in codes:
+        return HttpResponseBadRequest(
+            gettext("The field 'language' must be one of: %(codes)s.") % {"codes": ", ".join(codes)}
+        )
+    return django_set_language(request)

@@ -144,6 +144,9 @@ def sqlite_database(path: Path) -> dict[str, Any]:
             "transaction_mode": "IMMEDIATE",
             "timeout": 20,
         },
+        # Tests use a file too (not the in-memory default): its locking matches production, where writers
+        # wait for each other instead of failing at once.
+        "TEST": {"NAME": str(path.with_name(f"test-{path.stem}.sqlite3"))},
     }
 
 
