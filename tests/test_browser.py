@@ -32,11 +32,11 @@ def _browser_available() -> bool:
 
 
 @pytest.fixture
-def page(live_server: Any) -> Iterator[Any]:
+def page(live_server: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     if not _browser_available():
         pytest.skip(f"{CHROMIUM} not installed; .ci/run installs it")
     # Playwright's sync API runs an event loop in this thread; the test's own ORM calls are synchronous.
-    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
     from playwright.sync_api import sync_playwright
 
     OUTPUT.mkdir(parents=True, exist_ok=True)
@@ -52,6 +52,7 @@ def page(live_server: Any) -> Iterator[Any]:
         errors: list[str] = []
         page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
         page.base_url = live_server.url  # type: ignore[attr-defined]
+        page.console_errors = errors  # type: ignore[attr-defined]
         yield page
         context.close()
         browser.close()
@@ -108,7 +109,9 @@ def test_front_desk_sees_no_management_pages_on_a_phone(page: Any) -> None:
     page.set_viewport_size({"width": 390, "height": 844})
     _sign_in(page, desk.username, desk.password, None)
     assert page.get_by_role("link", name="Floors", exact=True).count() == 0
-    assert page.locator("h3", has_text="Rooms by floor").count() == 1
+    assert page.locator("h3", has_text="Rooms by type").count() == 1
     page.screenshot(path=str(OUTPUT / "home-frontdesk-phone.png"), full_page=True)
+    assert page.console_errors == []
     response = page.goto(page.base_url + "/p/harbour-view/floors/")
+    page.console_errors.clear()  # the 403 below is the point of this step
     assert response is not None and response.status == 403

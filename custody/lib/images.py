@@ -13,6 +13,8 @@ import struct
 import zlib
 from xml.etree import ElementTree
 
+from django.utils.translation import gettext as _
+
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 MAX_PLAN_PIXELS = 16384
 SVG_NS = "{http://www.w3.org/2000/svg}"
@@ -28,56 +30,58 @@ class ImageRejected(ValueError):
 def check_png(data: bytes) -> tuple[int, int]:
     """Return (width, height) of a complete, undamaged PNG."""
     if not data.startswith(PNG_SIGNATURE):
-        raise ImageRejected("not a PNG file (the PNG signature is missing)")
+        raise ImageRejected(_("not a PNG file (the PNG signature is missing)"))
     pos = len(PNG_SIGNATURE)
     width = height = 0
     seen_ihdr = False
     while True:
         if pos + 8 > len(data):
-            raise ImageRejected("the PNG file is truncated")
+            raise ImageRejected(_("the PNG file is truncated"))
         (length,) = struct.unpack(">I", data[pos : pos + 4])
         kind = data[pos + 4 : pos + 8]
         end = pos + 8 + length + 4
         if end > len(data):
-            raise ImageRejected("the PNG file is truncated")
+            raise ImageRejected(_("the PNG file is truncated"))
         body = data[pos + 8 : pos + 8 + length]
         (crc,) = struct.unpack(">I", data[pos + 8 + length : end])
         if zlib.crc32(kind + body) != crc:
-            raise ImageRejected("the PNG file is damaged (checksum mismatch)")
+            raise ImageRejected(_("the PNG file is damaged (checksum mismatch)"))
         if not seen_ihdr:
             if kind != b"IHDR" or length != 13:
-                raise ImageRejected("the PNG file has no valid header")
+                raise ImageRejected(_("the PNG file has no valid header"))
             width, height = struct.unpack(">II", body[:8])
             seen_ihdr = True
         if kind == b"IEND":
             break
         pos = end
     if not (0 < width <= MAX_PLAN_PIXELS and 0 < height <= MAX_PLAN_PIXELS):
-        raise ImageRejected(f"the image must be between 1 and {MAX_PLAN_PIXELS} pixels on each side")
+        raise ImageRejected(_("the image must be between 1 and %(max)d pixels on each side") % {"max": MAX_PLAN_PIXELS})
     return width, height
 
 
 def check_svg(data: bytes) -> None:
     head = data[:2048].lower()
     if b"<!doctype" in head or b"<!entity" in data.lower():
-        raise ImageRejected("SVG files with a DOCTYPE or entities are not accepted")
+        raise ImageRejected(_("SVG files with a DOCTYPE or entities are not accepted"))
     try:
         root = ElementTree.fromstring(data)  # noqa: S314 - DTDs refused above; expat caps entity expansion
     except ElementTree.ParseError as exc:
-        raise ImageRejected(f"not a well-formed SVG file ({exc})") from None
+        raise ImageRejected(_("not a well-formed SVG file (%(error)s)") % {"error": exc}) from None
     if root.tag not in {f"{SVG_NS}svg", "svg"}:
-        raise ImageRejected("the file's root element is not <svg>")
+        raise ImageRejected(_("the file's root element is not <svg>"))
     for element in root.iter():
         tag = element.tag.rsplit("}", 1)[-1].lower() if isinstance(element.tag, str) else ""
         if tag in _FORBIDDEN_SVG_TAGS:
-            raise ImageRejected(f"SVG element <{tag}> is not allowed in a floor plan")
+            raise ImageRejected(_("SVG element <%(tag)s> is not allowed in a floor plan") % {"tag": tag})
         for name, value in element.attrib.items():
             local = name.rsplit("}", 1)[-1].lower()
             if local.startswith("on"):
-                raise ImageRejected(f"SVG event attribute {local!r} is not allowed in a floor plan")
+                raise ImageRejected(
+                    _("SVG event attribute %(attribute)s is not allowed in a floor plan") % {"attribute": repr(local)}
+                )
             if (local == "href" or name == XLINK_HREF) and not _SAFE_HREF.match(value.strip()):
-                raise ImageRejected("SVG links to outside resources are not allowed in a floor plan")
+                raise ImageRejected(_("SVG links to outside resources are not allowed in a floor plan"))
             if "javascript:" in value.lower() or "url(http" in value.lower().replace(" ", ""):
-                raise ImageRejected("SVG attributes may not reference scripts or outside resources")
+                raise ImageRejected(_("SVG attributes may not reference scripts or outside resources"))
         if tag == "style" and element.text and ("@import" in element.text or "url(" in element.text):
-            raise ImageRejected("SVG styles may not import or reference outside resources")
+            raise ImageRejected(_("SVG styles may not import or reference outside resources"))

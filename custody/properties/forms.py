@@ -4,12 +4,14 @@ from typing import Any
 
 from django import forms
 from django.core.files.uploadedfile import UploadedFile
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.utils.translation import gettext_lazy as _
 
 from custody.lib.images import ImageRejected, check_png, check_svg
 from custody.properties.models import DEFAULT_CLASS_FOR_KIND, PRIVATE_KINDS, Area, AreaClass, Floor, Property, Room
 
 MAX_PLAN_BYTES = 5 * 1024 * 1024
+MIN_FLOOR_LEVEL, MAX_FLOOR_LEVEL = -20, 300
 
 
 class PropertyForm(forms.ModelForm):
@@ -49,6 +51,11 @@ class FloorForm(PropertyScopedForm):
     def __init__(self, *args: Any, prop: Property, **kwargs: Any) -> None:
         super().__init__(*args, prop=prop, **kwargs)
         self.plan_content_type: str | None = None
+        # The same range as the floor_level_range constraint, so a bad level is an error on the field
+        # rather than an anonymous "constraint violated" message.
+        level = self.fields["level"]
+        level.validators += [MinValueValidator(MIN_FLOOR_LEVEL), MaxValueValidator(MAX_FLOOR_LEVEL)]
+        level.widget.attrs.update({"min": MIN_FLOOR_LEVEL, "max": MAX_FLOOR_LEVEL})
 
     def clean_plan(self) -> Any:
         upload = self.cleaned_data.get("plan")
@@ -87,6 +94,7 @@ class AreaForm(PropertyScopedForm):
     class Meta:
         model = Area
         fields = ["name", "floor", "kind", "area_class"]
+        labels = {"floor": _("Floor")}
 
     def __init__(self, *args: Any, prop: Property, **kwargs: Any) -> None:
         super().__init__(*args, prop=prop, **kwargs)
@@ -110,3 +118,4 @@ class RoomForm(PropertyScopedForm):
     class Meta:
         model = Room
         fields = ["number", "floor", "room_type"]
+        labels = {"floor": _("Floor")}
