@@ -45,6 +45,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"custody {__version__}")
         return 0
     name = args[0]
+    # Everything Custody writes (database, keys, uploads, exports) is for this user only.
+    os.umask(0o077)
     command = COMMANDS[name][0] if name in COMMANDS else name.replace("-", "_")
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "custody.settings")
     from django.core.exceptions import ImproperlyConfigured

@@ -125,7 +125,7 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 LOGIN_URL = "accounts:login"
-LOGIN_REDIRECT_URL = "core:home"
+LOGIN_REDIRECT_URL = "core:root"
 LOGOUT_REDIRECT_URL = "accounts:login"
 OTP_TOTP_ISSUER = "Custody"
 OTP_TOTP_TOLERANCE = 1
@@ -135,10 +135,10 @@ AXES_COOLOFF_TIME = timedelta(minutes=_lockout_minutes)
 # Lock the account after repeated failures from anywhere, and an address that guesses across many accounts.
 AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
 AXES_RESET_ON_SUCCESS = True
+AXES_USERNAME_CALLABLE = "custody.accounts.lockout.attempted_username"
 AXES_LOCKOUT_TEMPLATE = "accounts/locked_out.html"
 AXES_HTTP_RESPONSE_CODE = 429
 AXES_VERBOSE = False
-AXES_IPWARE_PROXY_COUNT = 1 if _behind_proxy else None
 
 # Sessions end after CUSTODY_SESSION_IDLE_MINUTES without a request (sliding expiry) and at browser close.
 SESSION_COOKIE_AGE = _idle_minutes * 60

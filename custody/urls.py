@@ -1,5 +1,6 @@
 from django.urls import include, path
-from django.views.i18n import set_language
+
+from custody.core.views import set_language
 
 urlpatterns = [
     path("", include("custody.core.urls")),

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import struct
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 import pytest
 from django.test import Client
@@ -100,3 +104,56 @@ def client_for_role(user_for_role: Callable[[str], User]) -> Callable[[str], Cli
 @pytest.fixture
 def manager_client(client_for_role: Callable[[str], Client]) -> Client:
     return client_for_role(Role.PROPERTY_MANAGER)
+
+
+# --- Shared by the permission, auth, bad-input and structure tests ------------------------------------------
+
+OUTSIDER = "outsider"
+
+
+@pytest.fixture
+def outsider(other_hotel: Hotel) -> User:
+    """A user holding every role, but only at the other hotel."""
+    return make_user(OUTSIDER, other_hotel.prop, *Role.values, totp_device=True)
+
+
+@pytest.fixture
+def media_root(settings: Any, tmp_path: Path) -> Path:
+    """Uploaded files go to a fresh folder, so a test can tell exactly what was stored."""
+    root = tmp_path / "media"
+    root.mkdir()
+    settings.MEDIA_ROOT = root
+    return root
+
+
+def stored_files(root: Path) -> list[Path]:
+    return sorted(p for p in root.rglob("*") if p.is_file())
+
+
+def png_chunk(kind: bytes, body: bytes) -> bytes:
+    return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+
+def make_png(width: int = 4, height: int = 3) -> bytes:
+    """A complete, valid RGB PNG built without an image library."""
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    rows = b"".join(b"\x00" + b"\x80\x90\xa0" * width for _ in range(height))
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + png_chunk(b"IHDR", header)
+        + png_chunk(b"IDAT", zlib.compress(rows))
+        + png_chunk(b"IEND", b"")
+    )
+
+
+PLAN_SVG = (
+    b'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 100 50">'
+    b'<rect x="1" y="1" width="98" height="48" fill="#eef2f7" stroke="#1e3a5f"/>'
+    b'<text x="50" y="30" text-anchor="middle">101</text></svg>'
+)
+
+
+def fresh_totp_code(user: User) -> str:
+    """The current code, usable even when this time step was already used (django-otp refuses replays)."""
+    TOTPDevice.objects.filter(user=user, confirmed=True).update(last_t=-1)
+    return current_code(user)

@@ -2,7 +2,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from django.contrib.auth.models import AbstractUser
+from django.contrib.auth.models import (
+    AbstractUser,
+    _user_has_perm,  # type: ignore[attr-defined]  # not in django-stubs
+)
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
@@ -25,9 +28,17 @@ class User(AbstractUser):
     class Meta:
         verbose_name = _("user")
         verbose_name_plural = _("users")
+        constraints = [
+            # Custody has no all-powerful account: every permission comes from a role at a property.
+            models.CheckConstraint(condition=models.Q(is_superuser=False), name="no_superusers"),
+        ]
 
     def __str__(self) -> str:
         return self.display_name or self.get_username()
+
+    def has_perm(self, perm: str, obj: object = None) -> bool:
+        # Unlike Django's default, being a superuser grants nothing (and the database refuses superusers).
+        return self.is_active and _user_has_perm(self, perm, obj)
 
     def roles_at(self, prop: Property) -> set[str]:
         if not self.is_authenticated or not self.is_active:

@@ -13,7 +13,7 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 from custody.access import AuthedRequest, property_view
 from custody.accounts import actions
 from custody.accounts.forms import StaffCreateForm, StaffEditForm
-from custody.accounts.models import User
+from custody.accounts.models import RoleAssignment, User
 from custody.accounts.roles import Role
 from custody.properties.models import Property
 
@@ -21,6 +21,15 @@ from custody.properties.models import Property
 def get_staff_for_user(prop: Property, pk: int) -> User:
     """A user holding a role at this property; anyone else is a 404."""
     return get_object_or_404(User.objects.filter(role_assignments__property=prop).distinct(), pk=pk)
+
+
+def assigned_roles(prop: Property, person: User) -> set[str]:
+    """The roles held at this property, shown and edited even while the account is disabled.
+
+    (User.roles_at is empty for a disabled account, which is right for permissions but would make an edit of
+    a disabled account silently strip all its roles.)
+    """
+    return set(RoleAssignment.objects.filter(user=person, property=prop).values_list("role", flat=True))
 
 
 @require_safe
@@ -31,7 +40,7 @@ def staff_list(request: AuthedRequest, prop: Property) -> HttpResponse:
     rows = [
         {
             "user": u,
-            "roles": [Role(r).label for r in sorted(u.roles_at(prop))],
+            "roles": [Role(r).label for r in sorted(assigned_roles(prop, u))],
             "totp": u.pk in enrolled,
             "needs_totp": u.requires_two_factor,
         }
@@ -66,7 +75,11 @@ def staff_create(request: AuthedRequest, prop: Property) -> HttpResponse:
 @property_view("accounts.manage_staff")
 def staff_edit(request: AuthedRequest, prop: Property, pk: int) -> HttpResponse:
     person = get_staff_for_user(prop, pk)
-    initial = {"display_name": person.display_name, "email": person.email, "roles": sorted(person.roles_at(prop))}
+    initial = {
+        "display_name": person.display_name,
+        "email": person.email,
+        "roles": sorted(assigned_roles(prop, person)),
+    }
     form = StaffEditForm(request.POST or None, initial=initial)
     if request.method == "POST" and form.is_valid():
         try:

@@ -12,6 +12,7 @@ import re
 import struct
 import zlib
 from xml.etree import ElementTree
+from xml.parsers import expat
 
 from django.utils.translation import gettext as _
 
@@ -21,6 +22,8 @@ SVG_NS = "{http://www.w3.org/2000/svg}"
 XLINK_HREF = "{http://www.w3.org/1999/xlink}href"
 _FORBIDDEN_SVG_TAGS = {"script", "foreignobject", "iframe", "embed", "object", "handler", "listener"}
 _SAFE_HREF = re.compile(r"^#[A-Za-z0-9_.:-]+$|^data:image/(png|jpeg|gif);base64,[A-Za-z0-9+/=\s]+$")
+# url(...) in an attribute may only point inside the file (url(#gradient)); quotes and "//" hide outside links.
+_OUTSIDE_URL = re.compile(r"url\((?!\s*[\"']?\s*#)", re.IGNORECASE)
 
 
 class ImageRejected(ValueError):
@@ -59,13 +62,36 @@ def check_png(data: bytes) -> tuple[int, int]:
     return width, height
 
 
+class _DeclaresDTD(Exception):
+    pass
+
+
+def _refuse_dtd(*args: object) -> None:
+    raise _DeclaresDTD
+
+
+def _declares_dtd(data: bytes) -> bool:
+    """True if the XML declares a DOCTYPE or entities, in any encoding (a byte search misses UTF-16)."""
+    parser = expat.ParserCreate()
+    parser.StartDoctypeDeclHandler = _refuse_dtd
+    parser.EntityDeclHandler = _refuse_dtd
+    try:
+        parser.Parse(data, True)
+    except _DeclaresDTD:
+        return True
+    except (expat.ExpatError, LookupError, ValueError):
+        return False  # not well-formed: reported by the parse in check_svg
+    return False
+
+
 def check_svg(data: bytes) -> None:
     head = data[:2048].lower()
-    if b"<!doctype" in head or b"<!entity" in data.lower():
+    if b"<!doctype" in head or b"<!entity" in data.lower() or _declares_dtd(data):
         raise ImageRejected(_("SVG files with a DOCTYPE or entities are not accepted"))
     try:
         root = ElementTree.fromstring(data)  # noqa: S314 - DTDs refused above; expat caps entity expansion
-    except ElementTree.ParseError as exc:
+    except (ElementTree.ParseError, LookupError, ValueError) as exc:
+        # LookupError / ValueError: an unknown or multi-byte encoding named in the XML declaration.
         raise ImageRejected(_("not a well-formed SVG file (%(error)s)") % {"error": exc}) from None
     if root.tag not in {f"{SVG_NS}svg", "svg"}:
         raise ImageRejected(_("the file's root element is not <svg>"))
@@ -81,7 +107,7 @@ def check_svg(data: bytes) -> None:
                 )
             if (local == "href" or name == XLINK_HREF) and not _SAFE_HREF.match(value.strip()):
                 raise ImageRejected(_("SVG links to outside resources are not allowed in a floor plan"))
-            if "javascript:" in value.lower() or "url(http" in value.lower().replace(" ", ""):
+            if "javascript:" in value.lower() or _OUTSIDE_URL.search(value):
                 raise ImageRejected(_("SVG attributes may not reference scripts or outside resources"))
         if tag == "style" and element.text and ("@import" in element.text or "url(" in element.text):
             raise ImageRejected(_("SVG styles may not import or reference outside resources"))

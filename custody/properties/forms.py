@@ -107,7 +107,8 @@ class AreaForm(PropertyScopedForm):
     def clean(self) -> dict[str, Any] | None:
         cleaned = super().clean() or {}
         kind = cleaned.get("kind")
-        if kind in PRIVATE_KINDS and cleaned.get("area_class") not in (None, AreaClass.PRIVATE):
+        # An empty class means "the usual class for the kind", which is Private for these kinds.
+        if kind in PRIVATE_KINDS and cleaned.get("area_class") not in (None, "", AreaClass.PRIVATE):
             self.add_error("area_class", _("This kind of area is private; choose the class Private."))
         if kind and not cleaned.get("area_class"):
             cleaned["area_class"] = DEFAULT_CLASS_FOR_KIND.get(kind, AreaClass.PUBLIC)

@@ -1,0 +1,453 @@
+"""Every URL for every role: the house rule's permission matrix.
+
+Rows are URL names (every name the resolver knows; a new URL without a row fails
+`test_every_url_is_in_the_matrix`), columns are who asks: nobody signed in, each of the seven roles at
+the hotel, and an outsider who holds every role but only at another hotel. Objects of a property the user
+has no role at are a 404 so their existence never leaks; a missing role is a 403.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+from django.core.files.base import ContentFile
+from django.test import Client
+from django.urls import URLPattern, URLResolver, get_resolver, reverse
+from django_otp.plugins.otp_static.models import StaticDevice
+from django_otp.plugins.otp_totp.models import TOTPDevice
+
+from custody.accounts.actions import do_issue_recovery_codes
+from custody.accounts.models import User
+from custody.accounts.roles import TWO_FACTOR_ROLES, Role
+from custody.properties.models import Area, AreaClass, AreaKind, Floor, Property, Room, RoomType
+from tests.conftest import OUTSIDER, PLAN_SVG, Hotel, make_user, signed_in_client
+
+ANON = "anonymous"
+FD, SO, SM, PO, PM, IT, AU = (
+    Role.FRONT_DESK.value,
+    Role.SECURITY_OFFICER.value,
+    Role.SECURITY_MANAGER.value,
+    Role.PRIVACY_OFFICER.value,
+    Role.PROPERTY_MANAGER.value,
+    Role.IT_ADMIN.value,
+    Role.AUDITOR.value,
+)
+ROLES = [r.value for r in Role]
+WHO = [ANON, *ROLES, OUTSIDER]
+WITH_TOTP = {*TWO_FACTOR_ROLES, OUTSIDER}  # these sign in with a second factor
+ADMINS = {PM, IT}
+ClientFor = Callable[[str], Client]
+
+
+@pytest.fixture(autouse=True)
+def fast_hashing(settings: Any) -> None:
+    # Hundreds of sign-ins: argon2 (checked in test_auth) would make this file slow without testing more.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@dataclass(frozen=True)
+class Redirect:
+    """A 302 whose Location starts with `to`."""
+
+    to: str
+
+
+LOGIN = Redirect("/accounts/login/?next=")
+
+
+@dataclass
+class World:
+    hotel: Hotel
+    other: Hotel
+    spare_floor: Floor  # has a plan, holds nothing: may be deleted
+    spare_area: Area  # holds no camera: may be deleted
+    spare_room: Room
+    target: User  # a front-desk member of staff with an authenticator and recovery codes
+    other_target: User  # staff of the other hotel only
+
+
+@pytest.fixture
+def world(hotel: Hotel, other_hotel: Hotel, media_root: Any) -> World:
+    spare_floor = Floor.objects.create(property=hotel.prop, level=5, name="Fifth")
+    spare_floor.plan.save("plan.svg", ContentFile(PLAN_SVG), save=False)
+    spare_floor.plan_content_type = "image/svg+xml"
+    spare_floor.save()
+    other_hotel.floor.plan.save("plan.svg", ContentFile(PLAN_SVG), save=False)
+    other_hotel.floor.plan_content_type = "image/svg+xml"
+    other_hotel.floor.save()
+    spare_area = Area.objects.create(
+        property=hotel.prop, floor=hotel.floor, name="Store", kind=AreaKind.STORAGE, area_class=AreaClass.STAFF_ONLY
+    )
+    spare_room = Room.objects.create(property=hotel.prop, floor=hotel.floor, number="102", room_type=RoomType.SINGLE)
+    target = make_user("target", hotel.prop, FD, totp_device=True)
+    do_issue_recovery_codes(target)
+    other_target = make_user("other-target", other_hotel.prop, FD)
+    return World(hotel, other_hotel, spare_floor, spare_area, spare_room, target, other_target)
+
+
+@pytest.fixture
+def client_as(world: World, user_for_role: Callable[[str], User], request: pytest.FixtureRequest) -> ClientFor:
+    """A signed-in client (second factor passed where the user has one) for each column of the matrix."""
+
+    def make(who: str) -> Client:
+        if who == ANON:
+            return Client()
+        if who == OUTSIDER:
+            return signed_in_client(request.getfixturevalue("outsider"))
+        return signed_in_client(user_for_role(who))
+
+    return make
+
+
+Expect = int | Redirect
+Kwargs = Callable[[World], dict[str, Any]]
+
+
+def no_kwargs(w: World) -> dict[str, Any]:
+    return {}
+
+
+def prop_kwargs(w: World) -> dict[str, Any]:
+    return {"code": w.hotel.prop.code}
+
+
+def pk_kwargs(getter: Callable[[World], Any]) -> Kwargs:
+    return lambda w: {"code": w.hotel.prop.code, "pk": getter(w).pk}
+
+
+@dataclass(frozen=True)
+class Post:
+    """A POST with valid data, and how to tell whether it changed anything."""
+
+    data: Callable[[World], dict[str, Any]]
+    changed: Callable[[World], bool]
+    expect: dict[str, Expect]
+
+
+@dataclass(frozen=True)
+class Row:
+    kwargs: Kwargs
+    get: dict[str, Expect]
+    post: Post | None = field(default=None)
+
+
+def everyone(status: Expect) -> dict[str, Expect]:
+    return dict.fromkeys(WHO, status)
+
+
+def signed_in(status: Expect | Callable[[str], Expect], anonymous: Expect = LOGIN) -> dict[str, Expect]:
+    """Anonymous is sent to sign in; everyone signed in gets `status` (or status(who))."""
+    table: dict[str, Expect] = {ANON: anonymous}
+    for who in [*ROLES, OUTSIDER]:
+        table[who] = status(who) if callable(status) else status
+    return table
+
+
+def at_hotel(allowed: set[str], ok: Expect = 200) -> dict[str, Expect]:
+    """A page of the hotel: `allowed` roles get `ok`, other roles 403, the outsider 404, anonymous -> sign in."""
+    table: dict[str, Expect] = {ANON: LOGIN, OUTSIDER: 404}
+    for role in ROLES:
+        table[role] = ok if role in allowed else 403
+    return table
+
+
+METHOD_NOT_ALLOWED = everyone(405)
+
+
+def admin_post(
+    data: Callable[[World], dict[str, Any]], changed: Callable[[World], bool], allowed: set[str] = ADMINS
+) -> Post:
+    return Post(data, changed, at_hotel(allowed, ok=Redirect("/p/seaside/")))
+
+
+def refreshed(obj: Any) -> Any:
+    return type(obj).objects.filter(pk=obj.pk).first()
+
+
+def floor_data(w: World) -> dict[str, Any]:
+    return {"level": 5, "name": "Renamed floor"}
+
+
+def area_data(w: World) -> dict[str, Any]:
+    return {"name": "Renamed store", "floor": w.hotel.floor.pk, "kind": AreaKind.STORAGE, "area_class": ""}
+
+
+MATRIX: dict[str, Row] = {
+    "set_language": Row(
+        no_kwargs,
+        METHOD_NOT_ALLOWED,
+        Post(lambda w: {"language": "zh-hans", "next": "/"}, lambda w: False, everyone(Redirect("/"))),
+    ),
+    "core:root": Row(
+        no_kwargs,
+        signed_in(lambda who: Redirect("/p/hilltop/") if who == OUTSIDER else Redirect("/p/seaside/")),
+        Post(lambda w: {}, lambda w: False, METHOD_NOT_ALLOWED),
+    ),
+    "core:switch_property": Row(
+        no_kwargs,
+        METHOD_NOT_ALLOWED,
+        Post(
+            lambda w: {"property": w.hotel.prop.code},
+            lambda w: False,
+            {**signed_in(Redirect("/p/seaside/")), OUTSIDER: 404},
+        ),
+    ),
+    "core:home": Row(
+        prop_kwargs,
+        at_hotel(set(ROLES)),
+        Post(lambda w: {}, lambda w: False, METHOD_NOT_ALLOWED),
+    ),
+    "accounts:login": Row(no_kwargs, {**signed_in(Redirect("/")), ANON: 200}),
+    "accounts:logout": Row(
+        no_kwargs,
+        METHOD_NOT_ALLOWED,
+        Post(lambda w: {}, lambda w: False, everyone(Redirect("/accounts/login/"))),
+    ),
+    # Without an authenticator the verify page shows its form; with one already passed it sends the user on.
+    "accounts:verify": Row(no_kwargs, signed_in(lambda who: Redirect("/") if who in WITH_TOTP else 200)),
+    "accounts:setup_two_factor": Row(no_kwargs, signed_in(200)),
+    "accounts:recovery_codes": Row(
+        no_kwargs,
+        signed_in(lambda who: 200 if who in WITH_TOTP else Redirect("/accounts/two-factor/setup/")),
+    ),
+    "accounts:password_change": Row(no_kwargs, signed_in(200)),
+    "accounts:profile": Row(no_kwargs, signed_in(200), Post(lambda w: {}, lambda w: False, METHOD_NOT_ALLOWED)),
+    "properties:property_edit": Row(
+        prop_kwargs,
+        at_hotel(ADMINS),
+        admin_post(
+            lambda w: {"name": "Renamed Hotel", "timezone": "Asia/Shanghai", "jurisdiction": "CN", "address": ""},
+            lambda w: Property.objects.get(pk=w.hotel.prop.pk).name == "Renamed Hotel",
+        ),
+    ),
+    "properties:floor_list": Row(
+        prop_kwargs, at_hotel(ADMINS), Post(lambda w: {}, lambda w: False, METHOD_NOT_ALLOWED)
+    ),
+    "properties:floor_create": Row(
+        prop_kwargs,
+        at_hotel(ADMINS),
+        admin_post(
+            lambda w: {"level": 9, "name": "Ninth"},
+            lambda w: Floor.objects.filter(property=w.hotel.prop, level=9).exists(),
+        ),
+    ),
+    "properties:floor_edit": Row(
+        pk_kwargs(lambda w: w.spare_floor),
+        at_hotel(ADMINS),
+        admin_post(floor_data, lambda w: refreshed(w.spare_floor).name == "Renamed floor"),
+    ),
+    "properties:floor_delete": Row(
+        pk_kwargs(lambda w: w.spare_floor),
+        METHOD_NOT_ALLOWED,
+        admin_post(lambda w: {}, lambda w: refreshed(w.spare_floor) is None),
+    ),
+    "properties:floor_plan": Row(
+        pk_kwargs(lambda w: w.spare_floor),
+        at_hotel(ADMINS),
+        Post(lambda w: {}, lambda w: False, METHOD_NOT_ALLOWED),
+    ),
+    "properties:area_list": Row(prop_kwargs, at_hotel(ADMINS), Post(lambda w: {}, lambda w: False, METHOD_NOT_ALLOWED)),
+    "properties:area_create": Row(
+        prop_kwargs,
+        at_hotel(ADMINS),
+        admin_post(
+            lambda w: {"name": "Gym", "floor": w.hotel.floor.pk, "kind": AreaKind.GYM, "area_class": ""},
+            lambda w: Area.objects.filter(property=w.hotel.prop, name="Gym").exists(),
+        ),
+    ),
+    "properties:area_edit": Row(
+        pk_kwargs(lambda w: w.spare_area),
+        at_hotel(ADMINS),
+        admin_post(area_data, lambda w: refreshed(w.spare_area).name == "Renamed store"),
+    ),
+    "properties:area_delete": Row(
+        pk_kwargs(lambda w: w.spare_area),
+        METHOD_NOT_ALLOWED,
+        admin_post(lambda w: {}, lambda w: refreshed(w.spare_area) is None),
+    ),
+    "properties:room_list": Row(prop_kwargs, at_hotel(ADMINS), Post(lambda w: {}, lambda w: False, METHOD_NOT_ALLOWED)),
+    "properties:room_create": Row(
+        prop_kwargs,
+        at_hotel(ADMINS),
+        admin_post(
+            lambda w: {"number": "999", "floor": w.hotel.floor.pk, "room_type": RoomType.SUITE},
+            lambda w: Room.objects.filter(property=w.hotel.prop, number="999").exists(),
+        ),
+    ),
+    "properties:room_edit": Row(
+        pk_kwargs(lambda w: w.spare_room),
+        at_hotel(ADMINS),
+        admin_post(
+            lambda w: {"number": "102", "floor": w.hotel.floor.pk, "room_type": RoomType.SUITE},
+            lambda w: refreshed(w.spare_room).room_type == RoomType.SUITE,
+        ),
+    ),
+    "properties:room_delete": Row(
+        pk_kwargs(lambda w: w.spare_room),
+        METHOD_NOT_ALLOWED,
+        admin_post(lambda w: {}, lambda w: refreshed(w.spare_room) is None),
+    ),
+    "staff:list": Row(prop_kwargs, at_hotel(ADMINS), Post(lambda w: {}, lambda w: False, METHOD_NOT_ALLOWED)),
+    "staff:create": Row(
+        prop_kwargs,
+        at_hotel(ADMINS),
+        admin_post(
+            lambda w: {
+                "username": "newbie",
+                "display_name": "New Person",
+                "email": "",
+                "password1": "a temporary pass phrase 7",
+                "password2": "a temporary pass phrase 7",
+                "roles": [FD],
+            },
+            lambda w: User.objects.filter(username="newbie").exists(),
+        ),
+    ),
+    "staff:edit": Row(
+        pk_kwargs(lambda w: w.target),
+        at_hotel(ADMINS),
+        admin_post(
+            lambda w: {"display_name": "Renamed Target", "email": "", "roles": [FD]},
+            lambda w: refreshed(w.target).display_name == "Renamed Target",
+        ),
+    ),
+    "staff:reset_two_factor": Row(
+        pk_kwargs(lambda w: w.target),
+        METHOD_NOT_ALLOWED,
+        admin_post(
+            lambda w: {},
+            lambda w: (
+                not TOTPDevice.objects.filter(user=w.target).exists()
+                and not StaticDevice.objects.filter(user=w.target).exists()
+            ),
+        ),
+    ),
+    "staff:set_active": Row(
+        pk_kwargs(lambda w: w.target),
+        METHOD_NOT_ALLOWED,
+        admin_post(lambda w: {"active": "0"}, lambda w: not refreshed(w.target).is_active, allowed={IT}),
+    ),
+}
+
+
+def resolver_url_names() -> set[str]:
+    names: set[str] = set()
+
+    def walk(patterns: list[Any], namespace: str) -> None:
+        for pattern in patterns:
+            if isinstance(pattern, URLResolver):
+                inner = f"{namespace}{pattern.namespace}:" if pattern.namespace else namespace
+                walk(pattern.url_patterns, inner)
+            elif isinstance(pattern, URLPattern) and pattern.name:
+                names.add(namespace + pattern.name)
+
+    walk(get_resolver().url_patterns, "")
+    return names
+
+
+def test_every_url_is_in_the_matrix() -> None:
+    names = resolver_url_names()
+    assert "set_language" in names and "properties:floor_plan" in names  # the walk reaches nested resolvers
+    assert names - MATRIX.keys() == set(), "URL patterns without a row in the permission matrix"
+    assert MATRIX.keys() - names == set(), "rows for URL names that no longer exist"
+
+
+def test_every_row_names_every_role() -> None:
+    for name, row in MATRIX.items():
+        assert set(row.get) == set(WHO), name
+        if row.post is not None:
+            assert set(row.post.expect) == set(WHO), name
+
+
+def check(response: Any, expected: Expect, label: str) -> None:
+    if isinstance(expected, Redirect):
+        assert response.status_code == 302, f"{label}: {response.status_code}, expected a redirect"
+        assert response["Location"].startswith(expected.to), f"{label}: redirected to {response['Location']}"
+    else:
+        assert response.status_code == expected, f"{label}: {response.status_code}, expected {expected}"
+
+
+@pytest.mark.parametrize("who", WHO)
+@pytest.mark.parametrize("name", sorted(MATRIX))
+def test_get(world: World, client_as: ClientFor, name: str, who: str) -> None:
+    row = MATRIX[name]
+    url = reverse(name, kwargs=row.kwargs(world))
+    response = client_as(who).get(url)
+    check(response, row.get[who], f"GET {url} as {who}")
+
+
+POST_ROWS = sorted(name for name, row in MATRIX.items() if row.post is not None)
+
+
+@pytest.mark.parametrize("who", WHO)
+@pytest.mark.parametrize("name", POST_ROWS)
+def test_post(world: World, client_as: ClientFor, name: str, who: str) -> None:
+    post = MATRIX[name].post
+    assert post is not None
+    url = reverse(name, kwargs=MATRIX[name].kwargs(world))
+    client = client_as(who)
+    response = client.post(url, post.data(world))
+    expected = post.expect[who]
+    check(response, expected, f"POST {url} as {who}")
+    succeeded = isinstance(expected, Redirect) and expected.to.startswith("/p/seaside/")
+    if name.startswith(("properties:", "staff:")):
+        # Allowed roles change the object; everyone else changes nothing.
+        assert post.changed(world) is succeeded, f"POST {url} as {who}: changed={post.changed(world)}"
+
+
+# --- Another property's objects under this property's code are a 404, for GET and POST alike ------------
+
+OTHER_OBJECTS: list[tuple[str, str, Callable[[World], Any]]] = [
+    ("properties:floor_edit", "get", lambda w: w.other.floor),
+    ("properties:floor_plan", "get", lambda w: w.other.floor),
+    ("properties:floor_edit", "post", lambda w: w.other.floor),
+    ("properties:floor_delete", "post", lambda w: w.other.floor),
+    ("properties:area_edit", "get", lambda w: w.other.lobby),
+    ("properties:area_edit", "post", lambda w: w.other.lobby),
+    ("properties:area_delete", "post", lambda w: w.other.bathroom),
+    ("properties:room_edit", "get", lambda w: w.other.room),
+    ("properties:room_edit", "post", lambda w: w.other.room),
+    ("properties:room_delete", "post", lambda w: w.other.room),
+    ("staff:edit", "get", lambda w: w.other_target),
+    ("staff:edit", "post", lambda w: w.other_target),
+    ("staff:reset_two_factor", "post", lambda w: w.other_target),
+]
+
+
+@pytest.mark.parametrize(("name", "method", "getter"), OTHER_OBJECTS, ids=[f"{n}-{m}" for n, m, _ in OTHER_OBJECTS])
+def test_other_propertys_object_is_404_for_manager(
+    world: World, client_as: ClientFor, name: str, method: str, getter: Callable[[World], Any]
+) -> None:
+    obj = getter(world)
+    before = {f.attname: getattr(obj, f.attname) for f in obj._meta.concrete_fields}
+    url = reverse(name, kwargs={"code": world.hotel.prop.code, "pk": obj.pk})
+    client = client_as(PM)
+    data = {"level": 0, "name": "Hijacked", "display_name": "Hijacked", "number": "101", "roles": [FD]}
+    response = client.get(url) if method == "get" else client.post(url, data)
+    assert response.status_code == 404
+    after = type(obj).objects.get(pk=obj.pk)
+    assert {f.attname: getattr(after, f.attname) for f in obj._meta.concrete_fields} == before
+
+
+def test_other_propertys_staff_cannot_be_disabled_by_it_admin(world: World, client_as: ClientFor) -> None:
+    url = reverse("staff:set_active", kwargs={"code": world.hotel.prop.code, "pk": world.other_target.pk})
+    response = client_as(IT).post(url, {"active": "0"})
+    assert response.status_code == 404
+    assert User.objects.get(pk=world.other_target.pk).is_active
+
+
+def test_other_propertys_floor_plan_is_not_served(world: World, client_as: ClientFor) -> None:
+    url = reverse("properties:floor_plan", kwargs={"code": world.hotel.prop.code, "pk": world.other.floor.pk})
+    response = client_as(IT).get(url)
+    assert response.status_code == 404
+    assert b"<svg" not in response.content
+
+
+def test_unknown_property_code_is_404_like_a_foreign_one(world: World, client_as: ClientFor) -> None:
+    client = client_as(PM)
+    assert client.get("/p/no-such-hotel/").status_code == 404
+    assert client.get(f"/p/{world.other.prop.code}/").status_code == 404
+    assert client.get(f"/p/{world.other.prop.code}/floors/").status_code == 404
