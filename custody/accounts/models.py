@@ -2,10 +2,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from django.contrib.auth.models import (
-    AbstractUser,
-    _user_has_perm,  # type: ignore[attr-defined]  # not in django-stubs
-)
+from django.contrib.auth import models as auth_models
+from django.contrib.auth.models import AbstractUser
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
@@ -38,7 +36,7 @@ class User(AbstractUser):
 
     def has_perm(self, perm: str, obj: object = None) -> bool:
         # Unlike Django's default, being a superuser grants nothing (and the database refuses superusers).
-        return self.is_active and _user_has_perm(self, perm, obj)
+        return self.is_active and auth_models._user_has_perm(self, perm, obj)  # type: ignore[attr-defined]
 
     def roles_at(self, prop: Property) -> set[str]:
         if not self.is_authenticated or not self.is_active:
