@@ -21,15 +21,16 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         worker = CustodyWorker(interval=options["interval"], worker_id=options["worker_id"])
-        threads = worker.start_in_threads()
-        self.stdout.write(f"Custody worker {worker.worker_id} started; Ctrl+C or SIGTERM stops it.")
 
         def stop(signum: int, frame: FrameType | None) -> None:
             self.stdout.write("Stopping after the current job...")
             worker.stop()
 
+        # Handlers first: a stop request that arrives while threads start must still be graceful.
         signal.signal(signal.SIGINT, stop)
         signal.signal(signal.SIGTERM, stop)
+        threads = worker.start_in_threads()
+        self.stdout.write(f"Custody worker {worker.worker_id} started; Ctrl+C or SIGTERM stops it.")
         while any(t.is_alive() for t in threads):
             for thread in threads:
                 thread.join(timeout=0.5)
