@@ -18,6 +18,8 @@ from django.http.response import HttpResponseBase
 from django.shortcuts import get_object_or_404
 
 from custody.accounts.models import User
+from custody.audit import gate
+from custody.audit.events import Action
 from custody.properties.models import Area, Floor, Property, Room
 
 
@@ -35,6 +37,9 @@ View = Callable[..., HttpResponseBase]
 def get_property_for_user(request: HttpRequest, code: str) -> Property:
     prop = Property.objects.filter(code=code).first()
     if prop is None or not request.user.has_perm("properties.view_property", prop):
+        # Logged with the property's id when it exists; the user sees the same 404 either way.
+        gate.record_denied(Action.ACCESS_DENIED, actor=request.user, prop=prop,
+                           details={"reason": "no_role" if prop else "unknown_property"})
         raise Http404("No such property.")
     return prop
 
@@ -51,6 +56,8 @@ def property_view(permission: str | None = None) -> Callable[[View], View]:
         def wrapper(request: HttpRequest, code: str, *args: Any, **kwargs: Any) -> HttpResponseBase:
             prop = get_property_for_user(request, code)
             if permission and not request.user.has_perm(permission, prop):
+                gate.record_denied(Action.ACCESS_DENIED, actor=request.user, prop=prop,
+                                   details={"permission": permission})
                 raise PermissionDenied
             request.session["current_property"] = prop.code
             request.current_property = prop  # type: ignore[attr-defined]  # set for templates

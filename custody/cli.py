@@ -13,6 +13,8 @@ COMMANDS = {
     "seed-demo": ("seed_demo", "create the demo hotel and print its logins (idempotent)"),
     "createuser": ("createuser", "create a staff user: createuser NAME --role ROLE [--property CODE]"),
     "createproperty": ("createproperty", "create a property (hotel)"),
+    "audit": ("audit", "audit log: verify [--tree-head FILE], export [--since SEQ], head, sign"),
+    "keys": ("keys", "keys: public prints the audit signing public key"),
     "check": ("check", "check the configuration (add --deploy for production checks)"),
 }
 

@@ -12,7 +12,10 @@ Environment:
   CUSTODY_SESSION_IDLE_MINUTES  sign out after this much inactivity (default 30)
   CUSTODY_LOGIN_FAILURE_LIMIT   failed logins before lockout (default 5)
   CUSTODY_LOCKOUT_MINUTES       lockout duration (default 15)
-  CUSTODY_EMAIL_URL             not used yet; e-mail goes to the console
+  CUSTODY_AUDIT_KEY_FILE        Ed25519 private key (PEM) that signs audit tree heads; default: generated
+                                under CUSTODY_HOME/keys (0600)
+  CUSTODY_AUDIT_ANCHOR_FILE     append every signed tree head to this file too (keep it off the database host)
+  CUSTODY_AUDIT_TREE_HEAD_MINUTES  how often the worker signs a tree head (default 5)
 """
 
 from __future__ import annotations
@@ -44,6 +47,11 @@ try:
     _idle_minutes = envparse.parse_int(_env, "CUSTODY_SESSION_IDLE_MINUTES", 30, minimum=1, maximum=24 * 60)
     _failure_limit = envparse.parse_int(_env, "CUSTODY_LOGIN_FAILURE_LIMIT", 5, minimum=1, maximum=100)
     _lockout_minutes = envparse.parse_int(_env, "CUSTODY_LOCKOUT_MINUTES", 15, minimum=1, maximum=7 * 24 * 60)
+    CUSTODY_AUDIT_KEY_FILE = envparse.parse_existing_file(_env, "CUSTODY_AUDIT_KEY_FILE")
+    CUSTODY_AUDIT_ANCHOR_FILE = envparse.parse_writable_file(_env, "CUSTODY_AUDIT_ANCHOR_FILE")
+    CUSTODY_AUDIT_TREE_HEAD_MINUTES = envparse.parse_int(
+        _env, "CUSTODY_AUDIT_TREE_HEAD_MINUTES", 5, minimum=1, maximum=24 * 60
+    )
 except envparse.ConfigError as exc:
     raise ImproperlyConfigured(str(exc)) from None
 
@@ -66,6 +74,7 @@ INSTALLED_APPS = [
     "custody.accounts",
     "custody.properties",
     "custody.footage",
+    "custody.audit",
 ]
 
 MIDDLEWARE = [
@@ -83,6 +92,7 @@ MIDDLEWARE = [
     "csp.middleware.CSPMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "custody.core.middleware.NoStoreMiddleware",
+    "custody.audit.middleware.AuditMiddleware",
     "axes.middleware.AxesMiddleware",
 ]
 

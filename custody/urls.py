@@ -7,5 +7,6 @@ urlpatterns = [
     path("accounts/", include("custody.accounts.urls")),
     path("p/<slug:code>/", include("custody.properties.urls")),
     path("p/<slug:code>/staff/", include("custody.accounts.staff_urls")),
+    path("p/<slug:code>/audit/", include("custody.audit.urls")),
     path("i18n/setlang/", set_language, name="set_language"),
 ]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import struct
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -157,3 +157,26 @@ def fresh_totp_code(user: User) -> str:
     """The current code, usable even when this time step was already used (django-otp refuses replays)."""
     TOTPDevice.objects.filter(user=user, confirmed=True).update(last_t=-1)
     return current_code(user)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _audit_triggers_allow_test_flush() -> Iterator[None]:
+    """Transactional tests end with a flush; the append-only triggers would refuse it, so lift them for it only."""
+    from django.core.management.commands import flush
+    from django.db import connections
+
+    from custody.audit import triggers
+
+    original = flush.Command.handle
+
+    def handle(self: flush.Command, *args: object, **options: object) -> object:
+        connection = connections[str(options.get("database") or "default")]
+        triggers.apply(connection, triggers.DROP)
+        try:
+            return original(self, *args, **options)
+        finally:
+            triggers.apply(connection, triggers.CREATE)
+
+    flush.Command.handle = handle  # type: ignore[method-assign]
+    yield
+    flush.Command.handle = original  # type: ignore[method-assign]

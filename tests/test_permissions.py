@@ -18,10 +18,12 @@ from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from django_otp.plugins.otp_static.models import StaticDevice
 from django_otp.plugins.otp_totp.models import TOTPDevice
+from django_tasks_db.models import DBTaskResult
 
 from custody.accounts.actions import do_issue_recovery_codes
 from custody.accounts.models import User
 from custody.accounts.roles import TWO_FACTOR_ROLES, Role
+from custody.audit.models import AuditEntry
 from custody.properties.models import Area, AreaClass, AreaKind, Floor, Property, Room, RoomType
 from tests.conftest import OUTSIDER, PLAN_SVG, Hotel, make_user, signed_in_client
 
@@ -39,6 +41,7 @@ ROLES = [r.value for r in Role]
 WHO = [ANON, *ROLES, OUTSIDER]
 WITH_TOTP = {*TWO_FACTOR_ROLES, OUTSIDER}  # these sign in with a second factor
 ADMINS = {PM, IT}
+AUDIT_READERS = {AU, PO, PM}
 ClientFor = Callable[[str], Client]
 
 
@@ -323,6 +326,21 @@ MATRIX: dict[str, Row] = {
                 not TOTPDevice.objects.filter(user=w.target).exists()
                 and not StaticDevice.objects.filter(user=w.target).exists()
             ),
+        ),
+    ),
+    "audit:log": Row(prop_kwargs, at_hotel(AUDIT_READERS), Post(lambda w: {}, lambda w: False, METHOD_NOT_ALLOWED)),
+    "audit:export": Row(prop_kwargs, at_hotel(AUDIT_READERS)),
+    "audit:entry": Row(
+        lambda w: {"code": w.hotel.prop.code, "seq": AuditEntry.objects.filter(actor=w.target).first().seq},  # type: ignore[union-attr]
+        at_hotel(AUDIT_READERS),
+    ),
+    "audit:verify": Row(
+        prop_kwargs,
+        METHOD_NOT_ALLOWED,
+        Post(
+            lambda w: {},
+            lambda w: DBTaskResult.objects.filter(task_path__endswith="verify_audit_log").exists(),
+            at_hotel(AUDIT_READERS, ok=Redirect("/p/seaside/audit/")),
         ),
     ),
     "staff:set_active": Row(

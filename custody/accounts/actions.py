@@ -11,6 +11,8 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from custody.accounts.models import RoleAssignment, User
 from custody.accounts.roles import Role
+from custody.audit.events import Action
+from custody.audit.gate import record
 from custody.properties.models import Property
 
 RECOVERY_CODE_COUNT = 10
@@ -31,6 +33,7 @@ def do_create_staff(
     user.set_password(password)
     user.save()
     _set_roles(prop, user, roles, acting_user)
+    record(Action.STAFF_CREATED, actor=acting_user, prop=prop, obj=user, details={"roles": sorted(set(roles))})
     return user
 
 
@@ -42,10 +45,21 @@ def do_update_staff(
     if user.pk == acting_user.pk and wanted != user.roles_at(prop):
         # Nobody changes their own roles: that would let one person raise their own privileges.
         raise PermissionDenied("You cannot change your own roles.")
+    before = sorted(user.roles_at(prop))
+    changed = [
+        name for name, value in (("display_name", display_name), ("email", email)) if getattr(user, name) != value
+    ]
     user.display_name = display_name
     user.email = email
     user.save(update_fields=["display_name", "email"])
     _set_roles(prop, user, wanted, acting_user)
+    record(
+        Action.STAFF_UPDATED,
+        actor=acting_user,
+        prop=prop,
+        obj=user,
+        details={"roles_before": before, "roles": sorted(wanted), "fields": changed},
+    )
 
 
 def _set_roles(prop: Property, user: User, roles: Iterable[str], acting_user: User | None) -> None:
@@ -59,20 +73,22 @@ def _set_roles(prop: Property, user: User, roles: Iterable[str], acting_user: Us
 
 
 @transaction.atomic
-def do_set_active(user: User, *, acting_user: User, active: bool) -> None:
+def do_set_active(user: User, *, acting_user: User, active: bool, prop: Property | None = None) -> None:
     if user.pk == acting_user.pk:
         raise PermissionDenied("You cannot disable your own account.")
     user.is_active = active
     user.save(update_fields=["is_active"])
+    record(Action.STAFF_ENABLED if active else Action.STAFF_DISABLED, actor=acting_user, prop=prop, obj=user)
 
 
 @transaction.atomic
-def do_reset_two_factor(user: User, *, acting_user: User) -> None:
+def do_reset_two_factor(user: User, *, acting_user: User, prop: Property | None = None) -> None:
     """Remove every second factor; the user enrols again at next sign-in."""
     if user.pk == acting_user.pk:
         raise PermissionDenied("Ask another administrator to reset your two-factor sign-in.")
     TOTPDevice.objects.filter(user=user).delete()
     StaticDevice.objects.filter(user=user).delete()
+    record(Action.STAFF_TWO_FACTOR_RESET, actor=acting_user, prop=prop, obj=user)
 
 
 @transaction.atomic
@@ -81,6 +97,7 @@ def do_confirm_totp(device: TOTPDevice) -> list[str]:
     TOTPDevice.objects.filter(user=device.user).exclude(pk=device.pk).delete()
     device.confirmed = True
     device.save(update_fields=["confirmed"])
+    record(Action.AUTH_TWO_FACTOR_ENROLLED, actor=device.user, obj=device.user)
     return do_issue_recovery_codes(device.user)
 
 
@@ -90,6 +107,7 @@ def do_issue_recovery_codes(user: User) -> list[str]:
     device = StaticDevice.objects.create(user=user, name="recovery", confirmed=True)
     codes = [StaticToken.random_token() + StaticToken.random_token() for _ in range(RECOVERY_CODE_COUNT)]
     StaticToken.objects.bulk_create(StaticToken(device=device, token=code) for code in codes)
+    record(Action.AUTH_RECOVERY_CODES_ISSUED, actor=user, obj=user, details={"count": len(codes)})
     return codes
 
 
@@ -98,3 +116,4 @@ def do_change_password(user: User, password: str) -> None:
     user.set_password(password)
     user.must_change_password = False
     user.save(update_fields=["password", "must_change_password"])
+    record(Action.AUTH_PASSWORD_CHANGED, actor=user, obj=user)

@@ -15,6 +15,8 @@ from custody.accounts import actions
 from custody.accounts.forms import StaffCreateForm, StaffEditForm
 from custody.accounts.models import RoleAssignment, User
 from custody.accounts.roles import Role
+from custody.audit import gate
+from custody.audit.events import Action
 from custody.properties.models import Property
 
 
@@ -35,17 +37,18 @@ def assigned_roles(prop: Property, person: User) -> set[str]:
 @require_safe
 @property_view("accounts.manage_staff")
 def staff_list(request: AuthedRequest, prop: Property) -> HttpResponse:
-    people = User.objects.filter(role_assignments__property=prop).distinct().order_by("username")
-    enrolled = set(TOTPDevice.objects.filter(user__in=people, confirmed=True).values_list("user_id", flat=True))
-    rows = [
-        {
-            "user": u,
-            "roles": [Role(r).label for r in sorted(assigned_roles(prop, u))],
-            "totp": u.pk in enrolled,
-            "needs_totp": u.requires_two_factor,
-        }
-        for u in people
-    ]
+    with gate.guard(request.user, "accounts.manage_staff", prop, Action.STAFF_LIST_VIEWED, obj=prop):
+        people = User.objects.filter(role_assignments__property=prop).distinct().order_by("username")
+        enrolled = set(TOTPDevice.objects.filter(user__in=people, confirmed=True).values_list("user_id", flat=True))
+        rows = [
+            {
+                "user": u,
+                "roles": [Role(r).label for r in sorted(assigned_roles(prop, u))],
+                "totp": u.pk in enrolled,
+                "needs_totp": u.requires_two_factor,
+            }
+            for u in people
+        ]
     return render(request, "accounts/staff_list.html", {"rows": rows})
 
 
@@ -75,6 +78,8 @@ def staff_create(request: AuthedRequest, prop: Property) -> HttpResponse:
 @property_view("accounts.manage_staff")
 def staff_edit(request: AuthedRequest, prop: Property, pk: int) -> HttpResponse:
     person = get_staff_for_user(prop, pk)
+    if request.method == "GET":
+        gate.record(Action.STAFF_VIEWED, actor=request.user, prop=prop, obj=person)
     initial = {
         "display_name": person.display_name,
         "email": person.email,
@@ -112,7 +117,7 @@ def staff_edit(request: AuthedRequest, prop: Property, pk: int) -> HttpResponse:
 def staff_reset_two_factor(request: AuthedRequest, prop: Property, pk: int) -> HttpResponse:
     person = get_staff_for_user(prop, pk)
     try:
-        actions.do_reset_two_factor(person, acting_user=request.user)
+        actions.do_reset_two_factor(person, acting_user=request.user, prop=prop)
     except PermissionDenied:
         messages.error(request, _("Ask another administrator to reset your own two-factor sign-in."))
         return redirect("staff:edit", code=prop.code, pk=person.pk)
@@ -132,7 +137,7 @@ def staff_set_active(request: AuthedRequest, prop: Property, pk: int) -> HttpRes
     active = request.POST["active"] == "1"
     if person.pk == request.user.pk:
         raise PermissionDenied
-    actions.do_set_active(person, acting_user=request.user, active=active)
+    actions.do_set_active(person, acting_user=request.user, active=active, prop=prop)
     if active:
         messages.success(request, _("Account %(name)s enabled.") % {"name": person.username})
     else:

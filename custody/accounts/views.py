@@ -24,7 +24,10 @@ from custody.access import AuthedRequest, properties_for_user
 from custody.accounts import actions
 from custody.accounts.forms import LoginForm, SetupTokenForm, TokenForm
 from custody.accounts.middleware import is_verified
+from custody.accounts.models import User
 from custody.accounts.roles import Role
+from custody.audit.events import Action, Outcome
+from custody.audit.gate import record
 
 
 class CustodyLoginView(LoginView):
@@ -32,10 +35,18 @@ class CustodyLoginView(LoginView):
     authentication_form = LoginForm
     redirect_authenticated_user = True
 
+    def form_valid(self, form: AuthenticationForm) -> HttpResponse:
+        response = super().form_valid(form)
+        record(Action.AUTH_LOGIN, actor=form.get_user())
+        return response
+
     def form_invalid(self, form: AuthenticationForm) -> HttpResponse:
         # A refused sign-in is bad input like any other form error: 400, not 200.
         response = super().form_invalid(form)
         response.status_code = 400
+        # The entry names the account by id when it exists; a typed user name is never written down.
+        tried = User.objects.filter(username=str(form.data.get("username", ""))[:150]).first()
+        record(Action.AUTH_LOGIN_FAILED, actor=None, obj=tried, outcome=Outcome.DENIED)
         return response
 
 
@@ -44,6 +55,8 @@ login_view = CustodyLoginView.as_view()
 
 @require_POST
 def logout_view(request: HttpRequest) -> HttpResponse:
+    if request.user.is_authenticated:
+        record(Action.AUTH_LOGOUT, actor=request.user)
     logout(request)
     messages.info(request, _("You have signed out."))
     return redirect("accounts:login")
@@ -66,10 +79,13 @@ def verify(request: AuthedRequest) -> HttpResponse:
         device = match_token(request.user, form.cleaned_data["token"])
         if device is not None:
             otp_login(request, device)
-            if device.persistent_id.startswith("otp_static"):
+            method = "recovery_code" if device.persistent_id.startswith("otp_static") else "totp"
+            record(Action.AUTH_TWO_FACTOR_VERIFIED, actor=request.user, details={"method": method})
+            if method == "recovery_code":
                 left = StaticToken.objects.filter(device__user=request.user).count()
                 messages.warning(request, _("You used a recovery code; %(left)d remain.") % {"left": left})
             return redirect(_next_url(request))
+        record(Action.AUTH_TWO_FACTOR_FAILED, actor=request.user, outcome=Outcome.DENIED)
         form.add_error("token", _("That code is not valid. Check your device's clock and try again."))
     return render(
         request, "accounts/verify.html", {"form": form, "next": _next_url(request)}, status=400 if form.errors else 200

@@ -16,6 +16,7 @@ NAVIGATION = [
     ("properties.manage_structure", "properties:area_list", _("Areas")),
     ("properties.manage_structure", "properties:room_list", _("Rooms")),
     ("accounts.manage_staff", "staff:list", _("Staff")),
+    ("audit.view_log", "audit:log", _("Audit log")),
     ("properties.manage_structure", "properties:property_edit", _("Settings")),
 ]
 

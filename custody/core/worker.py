@@ -16,11 +16,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 
+from django.conf import settings
 from django.db import IntegrityError, close_old_connections, transaction
 from django.utils import timezone
 from django.utils.crypto import get_random_string
 from django_tasks_db.management.commands.db_worker import Worker
 
+from custody.audit import tasks as audit_tasks
 from custody.core import tasks
 from custody.core.models import ScheduledRun, WorkerHeartbeat
 
@@ -35,6 +37,9 @@ class PeriodicJob:
 
 
 PERIODIC_JOBS: list[PeriodicJob] = [
+    PeriodicJob("audit.sign_tree_head", timedelta(minutes=settings.CUSTODY_AUDIT_TREE_HEAD_MINUTES),
+                audit_tasks.sign_tree_head.enqueue),
+    PeriodicJob("audit.verify", timedelta(hours=1), audit_tasks.verify_audit_log.enqueue),
     PeriodicJob("core.clear_expired_sessions", timedelta(hours=1), tasks.clear_expired_sessions.enqueue),
     PeriodicJob("core.prune_worker_heartbeats", timedelta(days=1), tasks.prune_worker_heartbeats.enqueue),
 ]

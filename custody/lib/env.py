@@ -202,3 +202,25 @@ def check_secret_key(name: str, value: str) -> str:
     if len(value) < MIN_SECRET_KEY_LENGTH or len(set(value)) < 5:
         raise ConfigError(f"{name} is too weak: use at least {MIN_SECRET_KEY_LENGTH} random characters.")
     return value
+
+
+def parse_existing_file(env: Mapping[str, str], name: str) -> Path | None:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return None
+    path = Path(raw).expanduser()
+    if not path.is_file():
+        raise ConfigError(f"{name}={raw!r}: no such file.")
+    return path
+
+
+def parse_writable_file(env: Mapping[str, str], name: str) -> Path | None:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return None
+    path = Path(raw).expanduser()
+    if path.exists() and not path.is_file():
+        raise ConfigError(f"{name}={raw!r} exists but is not a file.")
+    if not path.parent.is_dir() or not os.access(path.parent, os.W_OK):
+        raise ConfigError(f"{name}={raw!r}: its folder does not exist or is not writable.")
+    return path

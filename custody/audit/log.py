@@ -1,0 +1,142 @@
+"""Appending to the audit log and signing tree heads.
+
+Appends are serialised so sequence numbers are gap-free and unique with many web and worker processes:
+on PostgreSQL by a transaction-scoped advisory lock, on SQLite by its single writer (transactions begin
+IMMEDIATE). The lock is held until the caller's transaction commits, so the entry and the change it records
+become visible together or not at all.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.utils import timezone
+
+from custody.audit import keys
+from custody.audit.events import Action, Outcome
+from custody.audit.models import AuditEntry, TreeHead, entry_document
+from custody.lib.canonical_json import canonical_json
+from custody.lib.merkle import CompactRange, leaf_hash
+
+logger = logging.getLogger("custody.audit")
+ADVISORY_LOCK_KEY = 0x43555354  # "CUST"
+client_ip_var: contextvars.ContextVar[str | None] = contextvars.ContextVar("custody_client_ip", default=None)
+_ID_TEXT_LIMIT = 64
+
+
+class AuditWriteError(RuntimeError):
+    """The audit entry could not be written; the action it records must not happen."""
+
+
+class NotAnId(ValueError):
+    """Audit details hold ids, codes and counts only, never free text that could carry personal data."""
+
+
+def check_details(value: Any, path: str = "details") -> None:
+    if value is None or isinstance(value, bool | int):
+        return
+    if isinstance(value, str):
+        if len(value) > _ID_TEXT_LIMIT or not all(c.isalnum() or c in "_.:-/+=" for c in value):
+            raise NotAnId(f"{path} must be an id or code (letters, digits, _.:-/+=, up to 64), not free text")
+        return
+    if isinstance(value, list):
+        for index, item in enumerate(value):
+            check_details(item, f"{path}[{index}]")
+        return
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if not isinstance(key, str) or not key.replace("_", "").isalnum():
+                raise NotAnId(f"{path} keys must be identifiers")
+            check_details(item, f"{path}.{key}")
+        return
+    raise NotAnId(f"{path} holds a {type(value).__name__}; use ids, codes, counts or booleans")
+
+
+def _lock_for_append() -> None:
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [ADVISORY_LOCK_KEY])
+
+
+def append(
+    action: Action | str, *, actor_id: int | None, actor_role: str = "", property_id: int | None = None,
+    object_type: str = "", object_id: str = "", request_ref: str = "", grant_ref: str = "", purpose: str = "",
+    outcome: Outcome | str = Outcome.ALLOWED, client_ip: str | None = None, details: dict[str, Any] | None = None,
+) -> AuditEntry:
+    """Write one entry inside the caller's transaction (opening one if there is none)."""
+    details = details or {}
+    check_details(details)
+    Action(action)  # refuses unknown names
+    Outcome(outcome)
+    with transaction.atomic():
+        _lock_for_append()
+        last = AuditEntry.objects.order_by("-seq").values_list("seq", flat=True).first()
+        seq = (last or 0) + 1
+        at = timezone.now()
+        ip = client_ip if client_ip is not None else client_ip_var.get()
+        document = entry_document(
+            seq=seq, at=at, actor=actor_id, actor_role=actor_role, property=property_id, action=str(action),
+            object_type=object_type, object_id=str(object_id), request=str(request_ref), grant=str(grant_ref),
+            purpose=purpose, outcome=str(outcome), client_ip=ip, details=details,
+        )
+        entry = AuditEntry(
+            seq=seq, at=at, actor_id=actor_id, actor_role=actor_role, property_id=property_id, action=str(action),
+            object_type=object_type, object_id=str(object_id), request_ref=str(request_ref),
+            grant_ref=str(grant_ref), purpose=purpose, outcome=str(outcome), client_ip=ip, details=details,
+            leaf_hash=leaf_hash(canonical_json(document)).hex(),
+        )
+        entry.save(force_insert=True)
+    return entry
+
+
+def latest_tree_head() -> TreeHead | None:
+    return TreeHead.objects.order_by("-tree_size", "-id").first()
+
+
+@transaction.atomic
+def sign_tree_head(*, force: bool = False) -> TreeHead | None:
+    """Sign a tree head over every entry written so far; None when nothing changed and not forced."""
+    _lock_for_append()
+    previous = latest_tree_head()
+    compact = CompactRange()
+    start = 0
+    if previous is not None:
+        compact.size = previous.tree_size
+        compact.nodes = [bytes.fromhex(h) for h in previous.frontier]
+        start = previous.tree_size
+    new_hashes = AuditEntry.objects.filter(seq__gt=start).order_by("seq").values_list("seq", "leaf_hash")
+    for seq, digest in new_hashes.iterator(chunk_size=5000):
+        if seq != compact.size + 1:
+            raise AuditWriteError(f"audit entry {compact.size + 1} is missing; run `custody audit verify`")
+        compact.append(bytes.fromhex(digest))
+    if previous is not None and compact.size == previous.tree_size and not force:
+        return None
+    now = timezone.now()
+    head = TreeHead(
+        tree_size=compact.size, root_hash=compact.root().hex(), timestamp=now.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+        key_id=keys.key_id(keys.public_key()), frontier=[node.hex() for node in compact.nodes],
+    )
+    head.signature = keys.sign(canonical_json(head.document()))
+    head.save(force_insert=True)
+    append(Action.AUDIT_TREE_HEAD_SIGNED, actor_id=None, object_type="tree_head", object_id=str(head.pk),
+           details={"tree_size": head.tree_size})
+    transaction.on_commit(lambda: anchor(head))
+    return head
+
+
+def anchor(head: TreeHead) -> None:
+    """Append the signed head to the file named by CUSTODY_AUDIT_ANCHOR_FILE, outside the database's reach."""
+    target = getattr(settings, "CUSTODY_AUDIT_ANCHOR_FILE", None)
+    if not target:
+        return
+    try:
+        with Path(target).open("a", encoding="utf-8") as handle:
+            handle.write(json.dumps(head.published(), sort_keys=True) + "\n")
+    except OSError:
+        logger.exception("could not anchor tree head %s to %s", head.tree_size, target)

@@ -1,0 +1,141 @@
+"""Recompute the whole audit log and check it against every signed tree head.
+
+Finds rows that were edited (leaf no longer matches), deleted or inserted (sequence gap or shift), reordered
+or rewritten together with their stored hashes (root no longer matches a signed head), truncated (a head
+covers more entries than exist), and tree heads that were forged, re-signed with another key, or that go
+backwards. The report names the first problem found.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+from custody.audit import keys
+from custody.audit.models import AuditEntry, TreeHead, entry_document
+from custody.lib.canonical_json import canonical_json
+from custody.lib.merkle import CompactRange, leaf_hash
+
+_FIELDS = ("seq", "at", "actor_id", "actor_role", "property_id", "action", "object_type", "object_id",
+           "request_ref", "grant_ref", "purpose", "outcome", "client_ip", "details", "leaf_hash")
+
+
+@dataclass
+class VerifyReport:
+    entries: int = 0
+    tree_heads: int = 0
+    root_hash: str = ""
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+@dataclass(frozen=True)
+class Head:
+    tree_size: int
+    root_hash: str
+    timestamp: str
+    signature: str
+    key_id: str
+    label: str
+
+    def document(self) -> dict[str, Any]:
+        return {"tree_size": self.tree_size, "root_hash": self.root_hash, "timestamp": self.timestamp}
+
+
+def head_from_json(data: dict[str, Any], label: str) -> Head:
+    try:
+        return Head(int(data["tree_size"]), str(data["root_hash"]), str(data["timestamp"]), str(data["signature"]),
+                    str(data.get("key_id", "")), label)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ValueError(f"{label} is not a tree head: missing or bad field {exc}") from None
+
+
+def stored_heads() -> list[Head]:
+    return [Head(h.tree_size, h.root_hash, h.timestamp, h.signature, h.key_id, f"tree head #{h.pk}")
+            for h in TreeHead.objects.order_by("id")]
+
+
+def stored_rows(chunk: int = 20000) -> Iterator[tuple[Any, ...]]:
+    yield from AuditEntry.objects.order_by("seq").values_list(*_FIELDS).iterator(chunk_size=chunk)
+
+
+def verify(
+    rows: Iterable[tuple[Any, ...]], heads: list[Head], public_key: Ed25519PublicKey | None = None,
+    extra_heads: list[Head] | None = None,
+) -> VerifyReport:
+    key = public_key or keys.public_key()
+    report = VerifyReport()
+    all_heads = list(heads) + list(extra_heads or [])
+    for head in all_heads:
+        if not keys.signature_valid(key, canonical_json(head.document()), head.signature):
+            report.problems.append(f"{head.label} (size {head.tree_size}): signature is not valid for this key")
+            return report
+    previous: Head | None = None
+    for head in heads:
+        if previous and (head.tree_size < previous.tree_size or head.timestamp < previous.timestamp):
+            report.problems.append(
+                f"{head.label} goes backwards: size {previous.tree_size} -> {head.tree_size}, "
+                f"time {previous.timestamp} -> {head.timestamp}")
+            return report
+        previous = head
+    checkpoints: dict[int, list[Head]] = {}
+    for head in all_heads:
+        checkpoints.setdefault(head.tree_size, []).append(head)
+    compact = CompactRange()
+    last_good = 0
+    for head in checkpoints.pop(0, []):
+        if head.root_hash != compact.root().hex():
+            report.problems.append(f"{head.label} (size 0) has a wrong root")
+            return report
+    for row in rows:
+        (seq, at, actor, role, prop, action, otype, oid, req, grant, purpose, outcome, ip, details, stored) = row
+        expected = compact.size + 1
+        if seq != expected:
+            what = "missing (deleted?)" if seq > expected else "out of order"
+            report.problems.append(f"entry seq {expected}: {what}; found seq {seq} next")
+            return report
+        document = entry_document(seq=seq, at=at, actor=actor, actor_role=role, property=prop, action=action,
+                                  object_type=otype, object_id=oid, request=req, grant=grant, purpose=purpose,
+                                  outcome=outcome, client_ip=ip, details=details)
+        digest = leaf_hash(canonical_json(document))
+        if digest.hex() != stored:
+            report.problems.append(f"entry seq {seq}: contents do not match its leaf hash (edited)")
+            return report
+        compact.append(digest)
+        for head in checkpoints.pop(compact.size, []):
+            if compact.root().hex() != head.root_hash:
+                report.problems.append(
+                    f"{head.label} (size {head.tree_size}) does not match the log: an entry between seq "
+                    f"{last_good + 1} and {head.tree_size} was changed, inserted or reordered after it was signed")
+                return report
+            last_good = head.tree_size
+    report.entries = compact.size
+    report.root_hash = compact.root().hex()
+    report.tree_heads = len(all_heads)
+    if checkpoints:
+        size = min(checkpoints)
+        report.problems.append(
+            f"{checkpoints[size][0].label} covers {size} entries but the log holds {compact.size}: truncated")
+    return report
+
+
+def load_heads_file(text: str, label: str) -> list[Head]:
+    """A file holding one tree head (JSON) or many (JSON Lines, as `audit export` and anchors write)."""
+    text = text.strip()
+    if text.startswith("{") and "\n" not in text:
+        return [head_from_json(json.loads(text), label)]
+    heads: list[Head] = []
+    for number, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        data = json.loads(line)
+        if data.get("type", "tree_head") == "tree_head" and "root_hash" in data:
+            heads.append(head_from_json(data, f"{label} line {number}"))
+    return heads
