@@ -129,3 +129,19 @@ def test_canonical_json_rfc8785_subset() -> None:
         canonical_json({"f": 1.5})
     with pytest.raises(NotCanonicalizable):
         canonical_json({1: "x"})
+
+
+_json_values = st.recursive(
+    st.none() | st.booleans() | st.integers(min_value=-(2**53) + 1, max_value=2**53 - 1) | st.text(),
+    lambda children: st.lists(children, max_size=4)
+    | st.dictionaries(st.text(alphabet=st.characters(max_codepoint=127), max_size=8), children, max_size=4),
+    max_leaves=20,
+)
+
+
+@given(_json_values)
+@settings(max_examples=300, deadline=None)
+def test_fast_canonical_encoder_agrees_with_the_reference(value: object) -> None:
+    from custody.lib.canonical_json import canonical_json_fast
+
+    assert canonical_json_fast(value) == canonical_json(value)

@@ -51,7 +51,7 @@ def check_details(value: Any, path: str = "details") -> None:
         return
     if isinstance(value, dict):
         for key, item in value.items():
-            if not isinstance(key, str) or not key.replace("_", "").isalnum():
+            if not isinstance(key, str) or not key.isascii() or not key.replace("_", "").isalnum():
                 raise NotAnId(f"{path} keys must be identifiers")
             check_details(item, f"{path}.{key}")
         return

@@ -8,6 +8,7 @@ exactly: object keys sorted by UTF-16 code units, no insignificant whitespace, s
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 _ESCAPES = {'"': '\\"', "\\": "\\\\", "\b": "\\b", "\f": "\\f", "\n": "\\n", "\r": "\\r", "\t": "\\t"}
@@ -78,3 +79,14 @@ def canonical_json(value: Any) -> bytes:
     parts: list[str] = []
     _encode(value, parts)
     return "".join(parts).encode("utf-8")
+
+
+def canonical_json_fast(value: Any) -> bytes:
+    """Same bytes as canonical_json for documents already known to be in the subset, with ASCII keys.
+
+    For such documents Python's C JSON encoder agrees with RFC 8785: with ASCII keys, code-point order is
+    UTF-16 order, and with ensure_ascii=False it escapes exactly what JCS escapes. Verification uses this on
+    rows that were validated when they were appended; a row altered to hold anything else then hashes
+    differently and is reported as edited.
+    """
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
