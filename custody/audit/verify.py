@@ -96,7 +96,8 @@ def leaf_bytes(seq: int, at: str, actor: int | None, role: str, prop: int | None
 
     Equal to canonical_json(entry_document(...)) for every row append() can write; tests check this.
     """
-    return (  # noqa: UP031 - %-formatting is the fastest here, and verify runs it a million times
+    # %-formatting: the fastest way to build a string in CPython, and verify does this a million times.
+    return (
         '{"action":%s,"actor":%s,"actor_role":%s,"at":%s,"client_ip":%s,"details":%s,"grant":%s,"object_id":%s,'
         '"object_type":%s,"outcome":%s,"property":%s,"purpose":%s,"request":%s,"seq":%d}'
         % (_q(action), "null" if actor is None else int(actor), _q(role), _q(at), "null" if ip is None else _q(ip),
