@@ -10,7 +10,7 @@ import threading
 from pathlib import Path
 
 import pytest
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 from django.db import DatabaseError, IntegrityError, connection, connections, transaction
 
 from custody.audit import keys, log, triggers
@@ -335,3 +335,39 @@ def test_fast_leaf_template_matches_the_reference_encoding() -> None:
         entry = AuditEntry.objects.get(seq=row[0])
         assert leaf_bytes(*row[:14]) == canonical_json(entry.document())
         assert leaf_hash(leaf_bytes(*row[:14])).hex() == row[14]
+
+
+def test_verify_command_with_a_head_kept_outside(attacker: None, tmp_path: Path) -> None:
+    _fill(3)
+    head = log.sign_tree_head()
+    assert head is not None
+    kept = tmp_path / "kept.json"
+    kept.write_text(json.dumps(head.published()))
+    out = io.StringIO()
+    call_command("audit", "verify", "--tree-head", str(kept), stdout=out)
+    assert out.getvalue().startswith("OK:")
+    _raw("UPDATE audit_auditentry SET purpose = 'x' WHERE seq = 1")
+    _rehash(1)
+    _raw("DELETE FROM audit_treehead")
+    err = io.StringIO()
+    with pytest.raises(SystemExit):
+        call_command("audit", "verify", "--tree-head", str(kept), stderr=err)
+    assert "kept.json" in err.getvalue() and "does not match the log" in err.getvalue()
+    bad = tmp_path / "bad.json"
+    bad.write_text("{not json")
+    with pytest.raises(CommandError, match="bad.json"):
+        call_command("audit", "verify", "--tree-head", str(bad))
+
+
+def test_signed_heads_are_anchored_to_a_file(
+    settings: object, tmp_path: Path, django_capture_on_commit_callbacks: object
+) -> None:
+    anchor = tmp_path / "anchor.jsonl"
+    settings.CUSTODY_AUDIT_ANCHOR_FILE = str(anchor)  # type: ignore[attr-defined]
+    _fill(2)
+    with django_capture_on_commit_callbacks(execute=True):  # type: ignore[operator]
+        head = log.sign_tree_head()
+    assert head is not None
+    lines = [json.loads(line) for line in anchor.read_text().splitlines()]
+    assert lines == [head.published()]
+    assert load_heads_file(anchor.read_text(), "anchor")[0].root_hash == head.root_hash

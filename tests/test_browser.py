@@ -115,3 +115,20 @@ def test_front_desk_sees_no_management_pages_on_a_phone(page: Any) -> None:
     response = page.goto(page.base_url + "/p/harbour-view/floors/")
     page.console_errors.clear()  # the 403 below is the point of this step
     assert response is not None and response.status == 403
+
+
+def test_auditor_reads_the_log_and_an_inclusion_proof(page: Any) -> None:
+    logins = {login.username: login for login in seed_demo()}
+    auditor = logins["auditor"]
+    _sign_in(page, auditor.username, auditor.password, None)
+    page.locator(".mainnav").get_by_role("link", name="Audit log", exact=True).click()
+    page.wait_for_url("**/audit/")
+    assert page.locator("table.table tbody tr").count() >= 5
+    assert "auth.login" in page.locator("table.table").inner_text()
+    page.screenshot(path=str(OUTPUT / "audit-en.png"), full_page=True)
+    page.goto(page.base_url + "/p/harbour-view/audit/1/")
+    assert "The proof verifies" in page.locator("body").inner_text()
+    page.select_option("#language-switch", "zh-hans")
+    page.wait_for_load_state("networkidle")
+    assert "证明有效" in page.locator("body").inner_text()
+    page.screenshot(path=str(OUTPUT / "audit-entry-zh.png"), full_page=True)

@@ -15,6 +15,7 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 from custody.accounts.actions import do_issue_recovery_codes
 from custody.accounts.models import RoleAssignment, User
 from custody.accounts.roles import TWO_FACTOR_ROLES, Role
+from custody.audit.log import sign_tree_head
 from custody.footage.models import Camera
 from custody.properties.models import Area, AreaClass, AreaKind, Floor, Jurisdiction, Property, Room, RoomType
 
@@ -155,7 +156,9 @@ def seed_demo() -> list[DemoLogin]:
     for code, name, area_name in CAMERAS:
         if not Camera.objects.filter(property=prop, code=code).exists():
             Camera(property=prop, code=code, name=name, area=areas_by_name[area_name]).save()
-    return [_demo_user(prop, username, display, role) for username, display, role in DEMO_USERS]
+    logins = [_demo_user(prop, username, display, role) for username, display, role in DEMO_USERS]
+    sign_tree_head()  # so the audit viewer has a signed head to prove entries against from the start
+    return logins
 
 
 def _demo_user(prop: Property, username: str, display: str, role: Role) -> DemoLogin:
