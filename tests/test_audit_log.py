@@ -355,7 +355,7 @@ def test_verify_command_with_a_head_kept_outside(attacker: None, tmp_path: Path)
     assert "kept.json" in err.getvalue() and "does not match the log" in err.getvalue()
     bad = tmp_path / "bad.json"
     bad.write_text("{not json")
-    with pytest.raises(CommandError, match="bad.json"):
+    with pytest.raises(CommandError, match=r"bad\.json"):
         call_command("audit", "verify", "--tree-head", str(bad))
 
 
