@@ -1,9 +1,9 @@
 """Appending to the audit log and signing tree heads.
 
-Appends are serialised so sequence numbers are gap-free and unique with many web and worker processes:
-on PostgreSQL by a transaction-scoped advisory lock, on SQLite by its single writer (transactions begin
-IMMEDIATE). The lock is held until the caller's transaction commits, so the entry and the change it records
-become visible together or not at all.
+Appends are serialised so sequence numbers are gap-free and unique with many web and worker processes: each
+takes the next number from the single AuditSequence row with UPDATE ... RETURNING, which locks that row until the
+caller's transaction ends (on SQLite the whole database has one writer anyway). The entry and the change it
+records become visible together or not at all, and a rolled-back append gives its number back.
 """
 
 from __future__ import annotations
@@ -15,17 +15,16 @@ from pathlib import Path
 from typing import Any
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from custody.audit import keys
 from custody.audit.events import Action, Outcome
-from custody.audit.models import AuditEntry, TreeHead, entry_document
+from custody.audit.models import AuditEntry, AuditSequence, TreeHead, entry_document
 from custody.lib.canonical_json import canonical_json
 from custody.lib.merkle import CompactRange, leaf_hash
 
 logger = logging.getLogger("custody.audit")
-ADVISORY_LOCK_KEY = 0x43555354  # "CUST"
 client_ip_var: contextvars.ContextVar[str | None] = contextvars.ContextVar("custody_client_ip", default=None)
 _ID_TEXT_LIMIT = 64
 
@@ -58,10 +57,26 @@ def check_details(value: Any, path: str = "details") -> None:
     raise NotAnId(f"{path} holds a {type(value).__name__}; use ids, codes, counts or booleans")
 
 
-def _lock_for_append() -> None:
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [ADVISORY_LOCK_KEY])
+_NEXT_SEQ = f"UPDATE {AuditSequence._meta.db_table} SET last = last + %s WHERE id = 1 RETURNING last"
+
+
+def _take_sequence(count: int = 1) -> int:
+    """Reserve `count` numbers (0 only locks) and return the last one; lock held until the transaction ends."""
+    with connection.cursor() as cursor:
+        cursor.execute(_NEXT_SEQ, [count])
+        row = cursor.fetchone()
+        if row is None:
+            # The row is made by a migration; a database flushed since (tests, a restore) gets it back here,
+            # continuing after the last entry.
+            last = AuditEntry.objects.order_by("-seq").values_list("seq", flat=True).first() or 0
+            try:
+                with transaction.atomic():
+                    AuditSequence.objects.create(id=1, last=last)
+            except IntegrityError:
+                pass  # another process created it first; its row is used below
+            cursor.execute(_NEXT_SEQ, [count])
+            row = cursor.fetchone()
+    return int(row[0])
 
 
 def append(
@@ -74,10 +89,9 @@ def append(
     check_details(details)
     Action(action)  # refuses unknown names
     Outcome(outcome)
-    with transaction.atomic():
-        _lock_for_append()
-        last = AuditEntry.objects.order_by("-seq").values_list("seq", flat=True).first()
-        seq = (last or 0) + 1
+    # No savepoint: if the insert fails, the caller's whole transaction is broken and rolls back anyway.
+    with transaction.atomic(savepoint=False):
+        seq = _take_sequence()
         at = timezone.now()
         ip = client_ip if client_ip is not None else client_ip_var.get()
         document = entry_document(
@@ -102,7 +116,7 @@ def latest_tree_head() -> TreeHead | None:
 @transaction.atomic
 def sign_tree_head(*, force: bool = False) -> TreeHead | None:
     """Sign a tree head over every entry written so far; None when nothing changed and not forced."""
-    _lock_for_append()
+    _take_sequence(0)  # no append may slip in while the head is computed
     previous = latest_tree_head()
     compact = CompactRange()
     start = 0

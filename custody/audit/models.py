@@ -107,3 +107,17 @@ class AuditVerification(models.Model):
 
     def __str__(self) -> str:
         return f"verification {self.run_at:%Y-%m-%d %H:%M} {'ok' if self.ok else 'FAILED'}"
+
+
+class AuditSequence(models.Model):
+    """One row holding the last sequence number handed out.
+
+    `UPDATE ... SET last = last + 1 RETURNING last` locks the row until the transaction ends, so appends from
+    any number of processes are serialised in commit order, and a rolled-back append gives its number back:
+    sequence numbers stay gap-free and unique. Signing a tree head takes the same lock.
+    """
+
+    last = models.BigIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"audit sequence at {self.last}"
