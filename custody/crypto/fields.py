@@ -157,4 +157,4 @@ def _field_aad(table: str, column: str, pk: str) -> bytes:
     _check_aad_part("column", column)
     if not isinstance(pk, str) or not pk:
         raise ValueError(f"pk must be a non-empty string: {pk!r}")
-    return b"custody-field/1|" + table.encode("utf-8") + b"|" + column.encode("utf-8")
+    return b"custody-field/1|" + table.encode("utf-8") + b"|" + column.encode("utf-8") + b"|" + pk.encode("utf-8")

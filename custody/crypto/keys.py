@@ -35,6 +35,7 @@ import tempfile
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -65,17 +66,18 @@ class KeyRing:
 # --- locations ------------------------------------------------------------------------------------------------
 
 
-def _configured(name: str) -> Path | None:
-    value = getattr(settings, name, None)
-    return Path(value).expanduser() if value else None
-
-
 def kek_path() -> Path:
-    return _configured("CUSTODY_KEK_FILE") or Path(settings.CUSTODY_HOME) / "keys" / "kek.json"
+    return _location(getattr(settings, "CUSTODY_KEK_FILE", None), settings.CUSTODY_HOME, "kek.json")
 
 
 def index_key_path() -> Path:
-    return _configured("CUSTODY_INDEX_KEY_FILE") or Path(settings.CUSTODY_HOME) / "keys" / "index.key"
+    return _location(getattr(settings, "CUSTODY_INDEX_KEY_FILE", None), settings.CUSTODY_HOME, "index.key")
+
+
+@lru_cache(maxsize=32)
+def _location(configured: str | os.PathLike[str] | None, home: str | os.PathLike[str], default_name: str) -> Path:
+    # Cached: building Paths costs more than the AES operation these keys are fetched for.
+    return Path(configured).expanduser() if configured else Path(home) / "keys" / default_name
 
 
 # --- public API -----------------------------------------------------------------------------------------------
@@ -201,7 +203,7 @@ def _decode_key(encoded: object) -> bytes | None:
 def _cached(path: Path, setting: str, generate: Callable[[], bytes], parse: Callable[[Path, bytes], _T]) -> _T:
     signature = _signature(path)
     if signature is None:
-        if _configured(setting) is not None:
+        if getattr(settings, setting, None):
             raise ImproperlyConfigured(f"{setting}={path}: no such file.")
         _create_exclusively(path, generate())
         signature = _signature(path)
