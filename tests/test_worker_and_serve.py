@@ -9,6 +9,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from datetime import timedelta
 from pathlib import Path
@@ -139,3 +140,36 @@ def test_serve_refuses_bad_port(tmp_path: Path) -> None:
                             timeout=60)
     assert result.returncode != 0
     assert "--port 'http' is not a number" in result.stderr
+
+
+def test_serve_behind_a_trusted_proxy_believes_forwarded_https(migrated_home: Path) -> None:
+    port = _free_port()
+    env = {**_env(migrated_home), "CUSTODY_HTTPS": "1", "CUSTODY_BEHIND_PROXY": "1"}
+    proc = subprocess.Popen(_cli("serve", "--port", str(port), "--no-worker", "--trusted-proxy", "127.0.0.1"),
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+    def fetch(forwarded: bool) -> int | None:
+        request = urllib.request.Request(f"http://127.0.0.1:{port}/accounts/login/")
+        if forwarded:
+            request.add_header("X-Forwarded-Proto", "https")
+        opener = urllib.request.build_opener(NoRedirect)
+        try:
+            with opener.open(request, timeout=2) as response:
+                return int(response.status)
+        except urllib.error.HTTPError as exc:
+            return exc.code
+        except OSError:
+            return None
+
+    try:
+        assert _wait_for(lambda: fetch(True) is not None, 30)
+        assert fetch(True) == 200  # the proxy said HTTPS: no redirect loop
+        assert fetch(False) == 301  # plain HTTP is still sent to HTTPS
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=20)
+
+
+class NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args: object, **kwargs: object) -> None:
+        return None

@@ -28,6 +28,10 @@ class Command(BaseCommand):
         parser.add_argument("--port", default="8000", help="port to listen on (default 8000)")
         parser.add_argument("--threads", type=int, default=8, help="web request threads (default 8)")
         parser.add_argument("--no-worker", action="store_true", help="do not run a background worker in-process")
+        parser.add_argument(
+            "--trusted-proxy", metavar="ADDR", default=None,
+            help="address of the TLS-terminating reverse proxy whose X-Forwarded-For/-Proto headers to believe",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         host: str = options["host"]
@@ -48,10 +52,18 @@ class Command(BaseCommand):
 
         from custody.wsgi import application
 
+        proxy: dict[str, Any] = {}
+        if options["trusted_proxy"]:
+            try:
+                ipaddress.ip_address(options["trusted_proxy"])
+            except ValueError:
+                raise CommandError(f"--trusted-proxy {options['trusted_proxy']!r} is not an IP address") from None
+            proxy = {"trusted_proxy": options["trusted_proxy"],
+                     "trusted_proxy_headers": {"x-forwarded-for", "x-forwarded-proto"}}
         shown = f"[{host}]" if ":" in host else host
         self.stdout.write(f"Custody is serving on http://{shown}:{port}/ (Ctrl+C stops it)")
         try:
-            serve(application, host=host, port=port, threads=options["threads"], ident="custody")
+            serve(application, host=host, port=port, threads=options["threads"], ident="custody", **proxy)
         finally:
             if worker is not None:
                 worker.stop()
