@@ -523,3 +523,22 @@ def test_superusers_are_refused_by_the_database_and_grant_nothing(hotel: Hotel) 
     someone.is_superuser = True  # in memory only: even then it grants nothing
     assert not someone.has_perm("properties.manage_structure", hotel.prop)
     assert not someone.has_perm("accounts.manage_staff", hotel.prop)
+
+
+def test_it_admin_cannot_disable_someone_who_also_works_elsewhere(hotel: Hotel, other_hotel: Hotel) -> None:
+    from custody.audit.events import Action
+    from custody.audit.models import AuditEntry
+
+    admin = make_user("admin", hotel.prop, Role.IT_ADMIN, totp_device=True)
+    shared = make_user("shared", hotel.prop, Role.FRONT_DESK)
+    RoleAssignment.objects.create(user=shared, property=other_hotel.prop, role=Role.FRONT_DESK)
+    client = signed_in_client(admin)
+    response = client.post(f"/p/{hotel.prop.code}/staff/{shared.pk}/active/", {"active": "0"}, follow=True)
+    assert "also works at a property you do not administer" in response.content.decode()
+    shared.refresh_from_db()
+    assert shared.is_active
+    assert AuditEntry.objects.filter(action=Action.STAFF_DISABLED, outcome="denied", object_id=str(shared.pk)).exists()
+    RoleAssignment.objects.create(user=admin, property=other_hotel.prop, role=Role.IT_ADMIN)
+    client.post(f"/p/{hotel.prop.code}/staff/{shared.pk}/active/", {"active": "0"})
+    shared.refresh_from_db()
+    assert not shared.is_active

@@ -76,6 +76,12 @@ def _set_roles(prop: Property, user: User, roles: Iterable[str], acting_user: Us
 def do_set_active(user: User, *, acting_user: User, active: bool, prop: Property | None = None) -> None:
     if user.pk == acting_user.pk:
         raise PermissionDenied("You cannot disable your own account.")
+    # An account is one person at every property they work at: only someone who administers all of those
+    # properties may switch it off or on.
+    theirs = set(RoleAssignment.objects.filter(user=user).values_list("property_id", flat=True))
+    mine = set(RoleAssignment.objects.filter(user=acting_user, role=Role.IT_ADMIN).values_list("property_id", flat=True))
+    if not theirs <= mine:
+        raise PermissionDenied("This account also works at a property you do not administer.")
     user.is_active = active
     user.save(update_fields=["is_active"])
     record(Action.STAFF_ENABLED if active else Action.STAFF_DISABLED, actor=acting_user, prop=prop, obj=user)

@@ -137,7 +137,14 @@ def staff_set_active(request: AuthedRequest, prop: Property, pk: int) -> HttpRes
     active = request.POST["active"] == "1"
     if person.pk == request.user.pk:
         raise PermissionDenied
-    actions.do_set_active(person, acting_user=request.user, active=active, prop=prop)
+    try:
+        actions.do_set_active(person, acting_user=request.user, active=active, prop=prop)
+    except PermissionDenied:
+        gate.record_denied(Action.STAFF_ENABLED if active else Action.STAFF_DISABLED, actor=request.user, prop=prop,
+                           obj=person, details={"reason": "other_property"})
+        messages.error(request, _("%(name)s also works at a property you do not administer; ask an IT admin "
+                                  "of every property they work at.") % {"name": person.username})
+        return redirect("staff:edit", code=prop.code, pk=person.pk)
     if active:
         messages.success(request, _("Account %(name)s enabled.") % {"name": person.username})
     else:
