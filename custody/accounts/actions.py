@@ -79,7 +79,9 @@ def do_set_active(user: User, *, acting_user: User, active: bool, prop: Property
     # An account is one person at every property they work at: only someone who administers all of those
     # properties may switch it off or on.
     theirs = set(RoleAssignment.objects.filter(user=user).values_list("property_id", flat=True))
-    mine = set(RoleAssignment.objects.filter(user=acting_user, role=Role.IT_ADMIN).values_list("property_id", flat=True))
+    mine = set(
+        RoleAssignment.objects.filter(user=acting_user, role=Role.IT_ADMIN).values_list("property_id", flat=True)
+    )
     if not theirs <= mine:
         raise PermissionDenied("This account also works at a property you do not administer.")
     user.is_active = active
