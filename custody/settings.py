@@ -74,6 +74,7 @@ INSTALLED_APPS = [
     "custody.accounts",
     "custody.properties",
     "custody.footage",
+    "custody.guests",
     "custody.audit",
 ]
 

@@ -180,3 +180,27 @@ def _audit_triggers_allow_test_flush() -> Iterator[None]:
     flush.Command.handle = handle  # type: ignore[method-assign]
     yield
     flush.Command.handle = original  # type: ignore[method-assign]
+
+
+# --- Guest registry ------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def fresh_keys(settings: Any, tmp_path: Path) -> Iterator[Path]:
+    """The key-encryption key ring and blind-index key are generated in a fresh folder for this test."""
+    from custody.crypto import keys
+
+    home = tmp_path / "key-home"
+    home.mkdir(mode=0o700)
+    settings.CUSTODY_HOME = home
+    settings.CUSTODY_KEK_FILE = None
+    settings.CUSTODY_INDEX_KEY_FILE = None
+    keys.reset_key_caches()
+    yield home
+    keys.reset_key_caches()
+
+
+@pytest.fixture
+def desk_clerk(hotel: Hotel) -> User:
+    """A front-desk user at the hotel: the acting user of guest registry writes and reads in tests."""
+    return make_user("desk-clerk", hotel.prop, Role.FRONT_DESK)

@@ -7,7 +7,9 @@ key-encryption key (KEK, see ``custody.crypto.keys``) with
 
 so a wrapped key copied to another owner row, or presented with another version, does not unwrap. The wrapped form is
 ``0x01 | 12-byte nonce | ciphertext+tag`` (61 bytes); store the KEK version beside it. Destroying the wrapped DEK
-erases every field encrypted under it (crypto-shredding), including copies of the rows in old backups.
+erases every field encrypted under it (crypto-shredding). A backup taken before the erasure still holds the wrapped
+DEK, and opens for as long as its KEK version is kept: retiring old KEK versions after rotation (once backups older
+than the rotation have expired) is what finally shreds those copies.
 
 Every personal field is encrypted under its owner's DEK, AES-256-GCM with
 
