@@ -24,6 +24,8 @@ from custody.accounts.actions import do_issue_recovery_codes
 from custody.accounts.models import User
 from custody.accounts.roles import TWO_FACTOR_ROLES, Role
 from custody.audit.models import AuditEntry
+from custody.guests import desk, vault
+from custody.guests.models import Stay, StayStatus
 from custody.properties.models import Area, AreaClass, AreaKind, Floor, Property, Room, RoomType
 from tests.conftest import OUTSIDER, PLAN_SVG, Hotel, make_user, signed_in_client
 
@@ -42,6 +44,7 @@ WHO = [ANON, *ROLES, OUTSIDER]
 WITH_TOTP = {*TWO_FACTOR_ROLES, OUTSIDER}  # these sign in with a second factor
 ADMINS = {PM, IT}
 AUDIT_READERS = {AU, PO, PM}
+DESK = {FD, PM}
 ClientFor = Callable[[str], Client]
 
 
@@ -70,6 +73,7 @@ class World:
     spare_room: Room
     target: User  # a front-desk member of staff with an authenticator and recovery codes
     other_target: User  # staff of the other hotel only
+    stay: Stay  # an in-house stay at the hotel (guest data under the generated keys)
 
 
 @pytest.fixture
@@ -88,7 +92,23 @@ def world(hotel: Hotel, other_hotel: Hotel, media_root: Any) -> World:
     target = make_user("target", hotel.prop, FD, totp_device=True)
     do_issue_recovery_codes(target)
     other_target = make_user("other-target", other_hotel.prop, FD)
-    return World(hotel, other_hotel, spare_floor, spare_area, spare_room, target, other_target)
+    return World(hotel, other_hotel, spare_floor, spare_area, spare_room, target, other_target, in_house_stay(hotel))
+
+
+def in_house_stay(hotel: Hotel) -> Stay:
+    guest = vault.create_guest(hotel.prop, {"surname": "Matrix", "given_names": "Guest"}, acting_user=None)
+    vault.add_identity_document(guest, {"doc_type": "passport", "number": "M1234567"}, acting_user=None)
+    today = desk.property_today(hotel.prop)
+    return vault.create_stay(
+        hotel.prop,
+        primary_guest=guest,
+        room=hotel.room,
+        check_in_planned=today,
+        check_out_planned=today,
+        booking_reference="MATRIX-1",
+        status=StayStatus.IN_HOUSE,
+        acting_user=None,
+    )
 
 
 @pytest.fixture
@@ -119,6 +139,10 @@ def prop_kwargs(w: World) -> dict[str, Any]:
 
 def pk_kwargs(getter: Callable[[World], Any]) -> Kwargs:
     return lambda w: {"code": w.hotel.prop.code, "pk": getter(w).pk}
+
+
+def stay_kwargs(w: World) -> dict[str, Any]:
+    return {"code": w.hotel.prop.code, "stay_id": w.stay.pk}
 
 
 @dataclass(frozen=True)
@@ -343,6 +367,38 @@ MATRIX: dict[str, Row] = {
             at_hotel(AUDIT_READERS, ok=Redirect("/p/seaside/audit/")),
         ),
     ),
+    "desk:today": Row(prop_kwargs, at_hotel(DESK), Post(lambda w: {}, lambda w: False, METHOD_NOT_ALLOWED)),
+    "desk:check_in": Row(
+        prop_kwargs,
+        at_hotel(DESK),
+        Post(
+            lambda w: {
+                "surname": "Walk-in",
+                "given_names": "New",
+                "sex": "F",
+                "date_of_birth": "1980-05-06",
+                "nationality": "FRA",
+                "doc_type": "passport",
+                "number": "P9990001",
+                "issuing_country": "FRA",
+                "room": w.spare_room.pk,
+                "check_out_planned": desk.property_today(w.hotel.prop).isoformat(),
+            },
+            lambda w: Stay.objects.filter(property=w.hotel.prop, room=w.spare_room).exists(),
+            at_hotel(DESK, ok=Redirect("/p/seaside/desk/stays/")),
+        ),
+    ),
+    "desk:lookup": Row(prop_kwargs, at_hotel(DESK), Post(lambda w: {}, lambda w: False, METHOD_NOT_ALLOWED)),
+    "desk:stay": Row(stay_kwargs, at_hotel(DESK), Post(lambda w: {}, lambda w: False, METHOD_NOT_ALLOWED)),
+    "desk:unmask": Row(
+        stay_kwargs,
+        METHOD_NOT_ALLOWED,
+        Post(
+            lambda w: {"reason": "identity_check"},
+            lambda w: AuditEntry.objects.filter(purpose="front_desk.unmask", outcome="allowed").exists(),
+            at_hotel(DESK),  # the page shows the full number once: a 200, not a redirect
+        ),
+    ),
     "staff:set_active": Row(
         pk_kwargs(lambda w: w.target),
         METHOD_NOT_ALLOWED,
@@ -410,8 +466,10 @@ def test_post(world: World, client_as: ClientFor, name: str, who: str) -> None:
     response = client.post(url, post.data(world))
     expected = post.expect[who]
     check(response, expected, f"POST {url} as {who}")
-    succeeded = isinstance(expected, Redirect) and expected.to.startswith("/p/seaside/")
-    if name.startswith(("properties:", "staff:")):
+    succeeded = (isinstance(expected, Redirect) and expected.to.startswith("/p/seaside/")) or (
+        name == "desk:unmask" and expected == 200
+    )
+    if name.startswith(("properties:", "staff:", "desk:")):
         # Allowed roles change the object; everyone else changes nothing.
         assert post.changed(world) is succeeded, f"POST {url} as {who}: changed={post.changed(world)}"
 

@@ -46,6 +46,8 @@ class Action(models.TextChoices):
     STAY_RECORD_READ = "stay.record.read", _("Stay record read")
     REGISTRATION_CREATED = "registration.created", _("Guest registered (check-in record)")
     REGISTRATION_READ = "registration.read", _("Registration record read")
+    GUEST_LIST_READ = "guest.list.read", _("Guest list read")
+    STAY_LOOKUP = "stay.lookup", _("Stay looked up by booking reference")
     # the audit log itself
     AUDIT_LOG_VIEWED = "audit.log.viewed", _("Audit log viewed")
     AUDIT_LOG_EXPORTED = "audit.log.exported", _("Audit log exported")

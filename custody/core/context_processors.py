@@ -12,6 +12,7 @@ from custody.accounts.roles import Role
 # (permission, url name, label): the navigation a user sees at the current property.
 NAVIGATION = [
     ("properties.view_property", "core:home", _("Home")),
+    ("guests.front_desk", "desk:today", _("Front desk")),
     ("properties.manage_structure", "properties:floor_list", _("Floors")),
     ("properties.manage_structure", "properties:area_list", _("Areas")),
     ("properties.manage_structure", "properties:room_list", _("Rooms")),

@@ -5,10 +5,11 @@ Writes - ``create_guest``, ``update_guest``, ``add_identity_document``, ``update
 field), encrypt every personal field, keep the blind indexes in step and write one audit entry through
 ``custody.audit.gate.record``, all in one transaction: if the entry cannot be written, nothing is.
 
-Reads - ``read_guest``, ``read_identity_documents``, ``read_stay``, ``read_registration`` - decrypt only the fields
-asked for, and only with an explicit purpose (a code such as ``front_desk.arrivals``); each writes one entry naming the
-fields and ids (never values) in the same transaction as the decryption, and returns nothing when that entry cannot be
-written (fail closed: ``AuditWriteError`` propagates). They do not decide *whether* the actor may read: the views that
+Reads - ``read_guest``, ``read_guests`` (a list: one entry naming every guest), ``read_identity_documents``,
+``read_stay``, ``read_registration`` - decrypt only the fields asked for, and only with an explicit purpose (a code
+such as ``front_desk.arrivals``); each writes one entry naming the fields and ids (never values) in the same
+transaction as the decryption, and returns nothing when that entry cannot be written (fail closed:
+``AuditWriteError`` propagates). They do not decide *whether* the actor may read: the views that
 call them check roles and grants first (through ``gate.guard``) and pass the grant's reference.
 
 Keys and AAD
@@ -29,7 +30,8 @@ Blind indexes (``custody.crypto.blind_index``; 32-bit truncation, why: see that 
 Lookups (``find_guests``, ``find_stays``) answer "is this person here?", exactly what invariant 6 forbids outside the
 hotel's lawful process. They write no audit entry of their own: callers must be inside ``gate.guard`` (or write their
 own entry) with a purpose that allows the lookup - the front desk on a booking reference or an in-house stay, or a
-granted request. No URL reaches them yet.
+granted request. The front desk's exact lookup by booking reference (``custody.guests.desk``) is the one URL that
+reaches ``find_stays``.
 """
 
 from __future__ import annotations
@@ -404,12 +406,54 @@ def read_guest(
         return {name: _open(dek, fresh, name) for name in names}
 
 
+def read_guests(
+    guests: Sequence[Guest], fields: Iterable[str], *, actor: Actor, prop: Property, purpose: str, grant_ref: str = ""
+) -> dict[uuid.UUID, dict[str, str]]:
+    """Decrypt the named fields of several guests of one property for a list; ONE audit entry lists their ids.
+
+    Erased guests are left out of the answer (their data key is gone). Returns {guest id: {field: text}}.
+    """
+    names = _field_names(Guest.ENCRYPTED_FIELDS, fields)
+    for guest in guests:
+        _check_read(guest.property_id, prop, purpose, grant_ref)
+    _check_read(prop.pk, prop, purpose, grant_ref)
+    with transaction.atomic():
+        fresh = Guest.objects.not_erased().in_bulk([guest.pk for guest in guests])
+        ordered = [fresh[guest.pk] for guest in guests if guest.pk in fresh]
+        gate.record(
+            Action.GUEST_LIST_READ,
+            actor=actor,
+            prop=prop,
+            object_type="guests.guest",
+            purpose=purpose,
+            grant_ref=grant_ref,
+            details={"guests": sorted({str(guest.pk) for guest in ordered}), "fields": names},
+        )
+        result = {}
+        for guest in ordered:
+            dek = _data_key(guest)
+            result[guest.pk] = {name: _open(dek, guest, name) for name in names}
+        return result
+
+
 def read_identity_documents(
-    guest: Guest, fields: Iterable[str], *, actor: Actor, prop: Property, purpose: str, grant_ref: str = ""
+    guest: Guest,
+    fields: Iterable[str],
+    *,
+    actor: Actor,
+    prop: Property,
+    purpose: str,
+    grant_ref: str = "",
+    reason: str = "",
 ) -> list[dict[str, str]]:
-    """Decrypt the named fields of each of the guest's identity documents (oldest first), each with its "id"."""
+    """Decrypt the named fields of each of the guest's identity documents (oldest first), each with its "id".
+
+    ``reason``, a code (e.g. why a masked number was shown in full), is kept in the audit entry's details.
+    """
     names = _field_names(IdentityDocument.ENCRYPTED_FIELDS, fields)
     _check_read(guest.property_id, prop, purpose, grant_ref)
+    if reason and not _CODE.match(reason):
+        raise ValueError("reason must be a code (letters, digits, _.:/+=-, up to 64), never free text.")
     with transaction.atomic():
         fresh = Guest.objects.get(pk=guest.pk)
         documents = list(fresh.documents.order_by("created_at", "id"))
@@ -420,7 +464,12 @@ def read_identity_documents(
             obj=fresh,
             purpose=purpose,
             grant_ref=grant_ref,
-            details={"guest": str(fresh.pk), "documents": [str(d.pk) for d in documents], "fields": names},
+            details={
+                "guest": str(fresh.pk),
+                "documents": [str(d.pk) for d in documents],
+                "fields": names,
+                **({"reason": reason} if reason else {}),
+            },
         )
         dek = _data_key(fresh)
         return [{"id": str(d.pk), **{name: _open(dek, d, name) for name in names}} for d in documents]

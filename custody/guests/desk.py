@@ -1,0 +1,192 @@
+"""The front desk's standing role purpose (DESIGN invariants 1 and 6): the minimum, every read audited.
+
+* Today's lists: arrivals, in-house guests and departures, with name, room and dates only; one audited list read.
+* Check-in: guest, identity document, stay (in house from now) and registration, in one transaction.
+* In-house stay detail: name, room, dates, masked ID number, special needs; the full number only through
+  ``unmask_document`` with a reason code.
+* Exact lookup by booking reference, for this property's in-house and arriving-today stays only; audited whether
+  or not it finds anything. There is no other search.
+
+Every decryption goes through ``custody.guests.vault``; this module decides what the front desk may see.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+import zoneinfo
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from django.db import transaction
+from django.db.models import Q
+from django.http import Http404
+from django.utils import timezone
+
+from custody.accounts.models import User
+from custody.audit import gate
+from custody.audit.events import Action
+from custody.guests import vault
+from custody.guests.models import Channel, Guest, Stay, StayStatus
+from custody.properties.models import Property
+
+NAME_FIELDS = ("surname", "second_surname", "given_names")
+GUEST_FIELDS = (
+    "surname", "second_surname", "given_names", "sex", "date_of_birth", "nationality", "address", "phone", "email",
+)  # fmt: skip
+DOCUMENT_FIELDS = ("doc_type", "number", "issuing_country", "expiry_date")
+VISIBLE_DIGITS = 3
+
+PURPOSE_TODAY = "front_desk.today"
+PURPOSE_STAY = "front_desk.stay"
+PURPOSE_UNMASK = "front_desk.unmask"
+PURPOSE_LOOKUP = "front_desk.lookup"
+
+
+@dataclass(frozen=True)
+class DeskRow:
+    """One line of a front-desk list: who, which room, which dates. Nothing more."""
+
+    stay: Stay
+    name: str
+
+    @property
+    def room(self) -> str:
+        return self.stay.room.number if self.stay.room else ""
+
+
+def property_today(prop: Property) -> dt.date:
+    """Today's date where the property is."""
+    return timezone.now().astimezone(zoneinfo.ZoneInfo(prop.timezone)).date()
+
+
+def display_name(fields: Mapping[str, str]) -> str:
+    surnames = " ".join(part for part in (fields.get("surname", ""), fields.get("second_surname", "")) if part)
+    given = fields.get("given_names", "")
+    return f"{surnames}, {given}" if given else surnames
+
+
+def mask(number: str) -> str:
+    """All but the last few characters hidden; a short number is hidden entirely."""
+    if len(number) <= VISIBLE_DIGITS + 1:
+        return "•" * len(number)
+    return "•" * (len(number) - VISIBLE_DIGITS) + number[-VISIBLE_DIGITS:]
+
+
+def _rows(stays: Iterable[Stay], names: Mapping[uuid.UUID, Mapping[str, str]]) -> list[DeskRow]:
+    return [DeskRow(s, display_name(names[s.primary_guest_id])) for s in stays if s.primary_guest_id in names]
+
+
+def _named(stays: list[Stay], *, actor: User, prop: Property, purpose: str) -> dict[uuid.UUID, dict[str, str]]:
+    guests = list({stay.primary_guest_id: stay.primary_guest for stay in stays}.values())
+    if not guests:
+        return {}
+    return vault.read_guests(guests, NAME_FIELDS, actor=actor, prop=prop, purpose=purpose)
+
+
+def todays_lists(prop: Property, *, actor: User) -> dict[str, list[DeskRow]]:
+    """Arrivals (booked for today), in-house guests and today's departures, read with one audit entry."""
+    today = property_today(prop)
+    stays = list(
+        Stay.objects.filter(property=prop)
+        .filter(Q(status=StayStatus.BOOKED, check_in_planned=today) | Q(status=StayStatus.IN_HOUSE))
+        .select_related("room", "primary_guest")
+        .order_by("check_in_planned", "room__number", "id")
+    )
+    names = _named(stays, actor=actor, prop=prop, purpose=PURPOSE_TODAY)
+    in_house = [s for s in stays if s.status == StayStatus.IN_HOUSE]
+    return {
+        "arrivals": _rows((s for s in stays if s.status == StayStatus.BOOKED), names),
+        "in_house": _rows(in_house, names),
+        "departures": _rows((s for s in in_house if s.check_out_planned <= today), names),
+    }
+
+
+@transaction.atomic
+def do_check_in(prop: Property, data: Mapping[str, Any], *, acting_user: User) -> Stay:
+    """Create the guest, their identity document, an in-house stay from now and its registration; all or nothing.
+
+    ``data`` is a CheckInForm's cleaned data. A GuestDataError from the vault names the form field it is about.
+    """
+    guest = vault.create_guest(prop, {name: data[name] for name in GUEST_FIELDS}, acting_user=acting_user)
+    document = vault.add_identity_document(
+        guest, {name: data[name] for name in DOCUMENT_FIELDS}, acting_user=acting_user
+    )
+    stay = vault.create_stay(
+        prop,
+        primary_guest=guest,
+        room=data["room"],
+        check_in_planned=property_today(prop),
+        check_out_planned=data["check_out_planned"],
+        booking_reference=data["booking_reference"],
+        special_requests=data["special_requests"],
+        status=StayStatus.IN_HOUSE,
+        channel=Channel.DIRECT if data["booking_reference"].strip() else Channel.WALK_IN,
+        acting_user=acting_user,
+    )
+    stay = vault.update_stay(stay, {"checked_in_at": timezone.now()}, acting_user=acting_user)
+    vault.register(stay, guest, document=document, acting_user=acting_user)
+    return stay
+
+
+def get_in_house_stay_for_user(prop: Property, stay_id: uuid.UUID) -> Stay:
+    """An in-house stay of this property; anything else (another property's, checked out, booked) is a 404."""
+    stay = (
+        Stay.objects.filter(pk=stay_id, property=prop, status=StayStatus.IN_HOUSE)
+        .select_related("room", "primary_guest")
+        .first()
+    )
+    if stay is None or stay.primary_guest.is_erased:
+        raise Http404("No such in-house stay.")
+    return stay
+
+
+def stay_detail(stay: Stay, *, actor: User, prop: Property) -> dict[str, Any]:
+    """What the desk serving an in-house guest sees: name, room, dates, masked ID numbers, special needs."""
+    guest: Guest = stay.primary_guest
+    fields = vault.read_guest(guest, [*NAME_FIELDS, "special_needs"], actor=actor, prop=prop, purpose=PURPOSE_STAY)
+    requests = vault.read_stay(stay, ["special_requests"], actor=actor, prop=prop, purpose=PURPOSE_STAY)
+    documents = vault.read_identity_documents(
+        guest, ["doc_type", "number"], actor=actor, prop=prop, purpose=PURPOSE_STAY
+    )
+    return {
+        "name": display_name(fields),
+        "special_needs": fields["special_needs"],
+        "special_requests": requests["special_requests"],
+        "documents": [{"id": d["id"], "doc_type": d["doc_type"], "number": mask(d["number"])} for d in documents],
+    }
+
+
+def unmask_document(stay: Stay, *, actor: User, prop: Property, reason: str) -> list[dict[str, str]]:
+    """The guest's identity document numbers in full, once; the audit entry keeps the reason code."""
+    return vault.read_identity_documents(
+        stay.primary_guest, ["doc_type", "number"], actor=actor, prop=prop, purpose=PURPOSE_UNMASK, reason=reason
+    )
+
+
+def lookup_by_booking_reference(prop: Property, reference: str, *, actor: User) -> list[DeskRow]:
+    """Exact match only, this property only, in-house or arriving-today stays only; always audited.
+
+    The audit entry holds the ids of the stays shown (none when nothing matched), never the reference searched for.
+    """
+    today = property_today(prop)
+    with transaction.atomic():
+        found = vault.find_stays(prop, reference) if reference.strip() else []
+        shown = [
+            stay
+            for stay in found
+            if stay.status == StayStatus.IN_HOUSE
+            or (stay.status == StayStatus.BOOKED and stay.check_in_planned == today)
+        ]
+        gate.record(
+            Action.STAY_LOOKUP,
+            actor=actor,
+            prop=prop,
+            object_type="guests.stay",
+            purpose=PURPOSE_LOOKUP,
+            details={"kind": "booking_reference", "stays": sorted(str(stay.pk) for stay in shown)},
+        )
+        stays = list(Stay.objects.filter(pk__in=[s.pk for s in shown]).select_related("room", "primary_guest"))
+        names = _named(stays, actor=actor, prop=prop, purpose=PURPOSE_LOOKUP)
+        return _rows(stays, names)

@@ -1,0 +1,95 @@
+"""Front-desk pages: today's lists, check-in, in-house stay detail with audited unmask, booking-reference lookup.
+
+What each page may show and every decryption live in custody.guests.desk and custody.guests.vault; these views
+validate and render. Pages that show guest data are never cached.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from django.contrib import messages
+from django.http import HttpResponse
+from django.shortcuts import redirect, render
+from django.utils.translation import gettext as _
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_http_methods, require_POST, require_safe
+
+from custody.access import AuthedRequest, property_view
+from custody.guests import desk
+from custody.guests.cleaning import GuestDataError
+from custody.guests.forms import BookingLookupForm, CheckInForm, UnmaskReason
+from custody.guests.models import Stay
+from custody.properties.models import Property
+
+FRONT_DESK = "guests.front_desk"
+
+
+@require_safe
+@never_cache
+@property_view(FRONT_DESK)
+def today(request: AuthedRequest, prop: Property) -> HttpResponse:
+    lists = desk.todays_lists(prop, actor=request.user)
+    context = {**lists, "today": desk.property_today(prop), "lookup_form": BookingLookupForm()}
+    return render(request, "guests/today.html", context)
+
+
+@require_http_methods(["GET", "POST"])
+@never_cache
+@property_view(FRONT_DESK)
+def check_in(request: AuthedRequest, prop: Property) -> HttpResponse:
+    form = CheckInForm(request.POST or None, prop=prop, today=desk.property_today(prop))
+    if request.method == "POST" and form.is_valid():
+        try:
+            stay = desk.do_check_in(prop, form.cleaned_data, acting_user=request.user)
+        except GuestDataError as exc:
+            form.add_error(exc.field if exc.field in form.fields else None, exc.message)
+        else:
+            messages.success(request, _("Guest checked in."))
+            return redirect("desk:stay", code=prop.code, stay_id=stay.pk)
+    return render(request, "guests/check_in.html", {"form": form}, status=400 if form.errors else 200)
+
+
+def _stay_page(
+    request: AuthedRequest, prop: Property, stay: Stay, form: UnmaskReason, unmasked: list[dict[str, str]] | None
+) -> HttpResponse:
+    context = {
+        "stay": stay,
+        "detail": desk.stay_detail(stay, actor=request.user, prop=prop),
+        "unmask_form": form,
+        "unmasked": unmasked,
+    }
+    return render(request, "guests/stay.html", context, status=400 if form.errors else 200)
+
+
+@require_safe
+@never_cache
+@property_view(FRONT_DESK)
+def stay_detail(request: AuthedRequest, prop: Property, stay_id: uuid.UUID) -> HttpResponse:
+    stay = desk.get_in_house_stay_for_user(prop, stay_id)
+    return _stay_page(request, prop, stay, UnmaskReason(), None)
+
+
+@require_POST
+@never_cache
+@property_view(FRONT_DESK)
+def unmask(request: AuthedRequest, prop: Property, stay_id: uuid.UUID) -> HttpResponse:
+    stay = desk.get_in_house_stay_for_user(prop, stay_id)
+    form = UnmaskReason(request.POST)
+    unmasked = None
+    if form.is_valid():
+        unmasked = desk.unmask_document(stay, actor=request.user, prop=prop, reason=form.cleaned_data["reason"])
+    return _stay_page(request, prop, stay, form, unmasked)
+
+
+@require_safe
+@never_cache
+@property_view(FRONT_DESK)
+def lookup(request: AuthedRequest, prop: Property) -> HttpResponse:
+    form = BookingLookupForm(request.GET if "reference" in request.GET else None)
+    rows = None
+    if form.is_bound:
+        # An invalid value (too long) is a lookup that finds nothing: same answer, still audited.
+        reference = form.cleaned_data["reference"] if form.is_valid() else ""
+        rows = desk.lookup_by_booking_reference(prop, reference, actor=request.user)
+    return render(request, "guests/lookup.html", {"form": form, "rows": rows})
