@@ -132,3 +132,42 @@ def test_auditor_reads_the_log_and_an_inclusion_proof(page: Any) -> None:
     page.wait_for_load_state("networkidle")
     assert "证明有效" in page.locator("body").inner_text()
     page.screenshot(path=str(OUTPUT / "audit-entry-zh.png"), full_page=True)
+
+
+def test_front_desk_checks_a_guest_in_and_sees_only_the_minimum(page: Any) -> None:
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    logins = {login.username: login for login in seed_demo()}
+    desk = logins["frontdesk"]
+    _sign_in(page, desk.username, desk.password, None)
+    page.goto(page.base_url + "/p/harbour-view/desk/check-in/")
+    page.fill("#id_surname", "García López")
+    page.fill("#id_given_names", "María José")
+    page.select_option("#id_sex", index=1)
+    page.fill("#id_date_of_birth", "1985-04-12")
+    page.fill("#id_nationality", "ES")
+    page.fill("#id_phone", "+34 600 123 456")
+    page.select_option("#id_doc_type", "passport")
+    page.fill("#id_number", "PAB123456")
+    page.fill("#id_issuing_country", "ES")
+    page.select_option("#id_room", label="101")
+    page.fill("#id_check_out_planned", (timezone.localdate() + timedelta(days=2)).isoformat())
+    page.fill("#id_booking_reference", "HV-2026-0042")
+    page.locator("main button[type=submit]").click()
+    page.wait_for_url("**/desk/stays/**")
+    detail = page.locator("body").inner_text()
+    assert "García López, María José" in detail
+    assert "PAB123456" not in detail and "456" in detail  # masked: last characters only
+    assert "Passport" in detail
+    page.screenshot(path=str(OUTPUT / "desk-stay-en.png"), full_page=True)
+    page.goto(page.base_url + "/p/harbour-view/desk/")
+    body = page.locator("body").inner_text()
+    assert "García López" in body and "101" in body
+    assert "PAB123456" not in body and "600 123 456" not in body  # lists show names, rooms and dates only
+    page.screenshot(path=str(OUTPUT / "desk-today-en.png"), full_page=True)
+    page.select_option("#language-switch", "zh-hans")
+    page.wait_for_load_state("networkidle")
+    assert "入住" in page.locator("body").inner_text()
+    page.screenshot(path=str(OUTPUT / "desk-today-zh.png"), full_page=True)

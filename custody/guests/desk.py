@@ -28,7 +28,7 @@ from custody.accounts.models import User
 from custody.audit import gate
 from custody.audit.events import Action
 from custody.guests import vault
-from custody.guests.models import Channel, Guest, Stay, StayStatus
+from custody.guests.models import Channel, DocumentType, Guest, Stay, StayStatus
 from custody.properties.models import Property
 
 NAME_FIELDS = ("surname", "second_surname", "given_names")
@@ -154,15 +154,27 @@ def stay_detail(stay: Stay, *, actor: User, prop: Property) -> dict[str, Any]:
         "name": display_name(fields),
         "special_needs": fields["special_needs"],
         "special_requests": requests["special_requests"],
-        "documents": [{"id": d["id"], "doc_type": d["doc_type"], "number": mask(d["number"])} for d in documents],
+        "documents": [
+            {"id": d["id"], "doc_type": document_type_label(d["doc_type"]), "number": mask(d["number"])}
+            for d in documents
+        ],
     }
+
+
+def document_type_label(code: str) -> str:
+    """The translated name of a document type; a code this version does not know is shown as stored."""
+    try:
+        return str(DocumentType(code).label)
+    except ValueError:
+        return code
 
 
 def unmask_document(stay: Stay, *, actor: User, prop: Property, reason: str) -> list[dict[str, str]]:
     """The guest's identity document numbers in full, once; the audit entry keeps the reason code."""
-    return vault.read_identity_documents(
+    documents = vault.read_identity_documents(
         stay.primary_guest, ["doc_type", "number"], actor=actor, prop=prop, purpose=PURPOSE_UNMASK, reason=reason
     )
+    return [{**d, "doc_type": document_type_label(d["doc_type"])} for d in documents]
 
 
 def lookup_by_booking_reference(prop: Property, reference: str, *, actor: User) -> list[DeskRow]:
