@@ -53,6 +53,8 @@ class Action(models.TextChoices):
     AUDIT_LOG_EXPORTED = "audit.log.exported", _("Audit log exported")
     AUDIT_ENTRY_VIEWED = "audit.entry.viewed", _("Audit entry and proof viewed")
     AUDIT_TREE_HEAD_SIGNED = "audit.tree_head.signed", _("Tree head signed")
+    # keys (custody keys rotate)
+    KEYS_KEK_ROTATED = "keys.kek.rotated", _("Key-encryption key rotated")
 
 
 class Outcome(models.TextChoices):

@@ -3,24 +3,39 @@ from __future__ import annotations
 import base64
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandParser
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django_otp.oath import totp
 
-from custody.core.demo import seed_demo
+from custody.core.demo import PROPERTY_CODE, seed_demo
+from custody.core.demo_guests import seed_demo_guests
+from custody.properties.models import Property
 
 
 class Command(BaseCommand):
     help = (
         "Create the demo hotel (idempotent): one property, 3 floors, areas of each class, 40 rooms, "
-        "6 cameras and one user per role. Prints the demo logins."
+        "6 cameras and one user per role, then synthetic demo guests and stays over the last 18 months (only while "
+        "the hotel has no guests). Prints the demo logins."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--quiet-logins", action="store_true", help="do not print the demo logins")
+        parser.add_argument("--guests", type=int, default=2000, help="demo guests to create (default 2000)")
+        parser.add_argument("--stays", type=int, default=5000, help="demo stays to create (default 5000)")
+        parser.add_argument("--no-guests", action="store_true", help="create the hotel only: no guests, no stays")
 
     def handle(self, *args: Any, **options: Any) -> None:
+        if not options["no_guests"]:
+            if options["guests"] < 0 or options["stays"] < 0:
+                raise CommandError("--guests and --stays take a number of 0 or more.")
+            if options["stays"] and not options["guests"]:
+                raise CommandError("--stays needs at least one guest (--guests).")
         logins = seed_demo()
         self.stdout.write(self.style.SUCCESS("Demo hotel ready: Harbour View Hotel (harbour-view)."))
+        if not options["no_guests"]:
+            prop = Property.objects.get(code=PROPERTY_CODE)
+            guests, stays = seed_demo_guests(prop, guests=options["guests"], stays=options["stays"])
+            self.stdout.write(self.style.SUCCESS(f"Demo guests: {guests} guests, {stays} stays."))
         if options["quiet_logins"]:
             return
         self.stdout.write("\nDemo logins (also stored in $CUSTODY_HOME/demo-logins.txt):")
