@@ -48,6 +48,12 @@ class Action(models.TextChoices):
     REGISTRATION_READ = "registration.read", _("Registration record read")
     GUEST_LIST_READ = "guest.list.read", _("Guest list read")
     STAY_LOOKUP = "stay.lookup", _("Stay looked up by booking reference")
+    # PMS import of stays (custody.guests.importer)
+    IMPORT_UPLOADED = "import.stays.uploaded", _("Stay import file uploaded")
+    IMPORT_CHECKED = "import.stays.checked", _("Stay import checked (dry run)")
+    IMPORT_COMMITTED = "import.stays.committed", _("Stay import committed")
+    IMPORT_FAILED = "import.stays.failed", _("Stay import refused or failed")
+    IMPORT_DISCARDED = "import.stays.discarded", _("Stay import discarded")
     # the audit log itself
     AUDIT_LOG_VIEWED = "audit.log.viewed", _("Audit log viewed")
     AUDIT_LOG_EXPORTED = "audit.log.exported", _("Audit log exported")
