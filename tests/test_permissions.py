@@ -8,6 +8,7 @@ has no role at are a 404 so their existence never leaks; a missing role is a 403
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -74,6 +75,7 @@ class World:
     target: User  # a front-desk member of staff with an authenticator and recovery codes
     other_target: User  # staff of the other hotel only
     stay: Stay  # an in-house stay at the hotel (guest data under the generated keys)
+    arrival: Stay | None = None  # a stay booked to arrive today, no room yet
 
 
 @pytest.fixture
@@ -92,7 +94,22 @@ def world(hotel: Hotel, other_hotel: Hotel, media_root: Any) -> World:
     target = make_user("target", hotel.prop, FD, totp_device=True)
     do_issue_recovery_codes(target)
     other_target = make_user("other-target", other_hotel.prop, FD)
-    return World(hotel, other_hotel, spare_floor, spare_area, spare_room, target, other_target, in_house_stay(hotel))
+    world = World(hotel, other_hotel, spare_floor, spare_area, spare_room, target, other_target, in_house_stay(hotel))
+    world.arrival = booked_arrival(hotel)
+    return world
+
+
+def booked_arrival(hotel: Hotel) -> Stay:
+    guest = vault.create_guest(hotel.prop, {"surname": "Arriving", "given_names": "Guest"}, acting_user=None)
+    today = desk.property_today(hotel.prop)
+    return vault.create_stay(
+        hotel.prop,
+        primary_guest=guest,
+        check_in_planned=today,
+        check_out_planned=today + dt.timedelta(days=1),
+        booking_reference="MATRIX-2",
+        acting_user=None,
+    )
 
 
 def in_house_stay(hotel: Hotel) -> Stay:
@@ -143,6 +160,11 @@ def pk_kwargs(getter: Callable[[World], Any]) -> Kwargs:
 
 def stay_kwargs(w: World) -> dict[str, Any]:
     return {"code": w.hotel.prop.code, "stay_id": w.stay.pk}
+
+
+def arrival_kwargs(w: World) -> dict[str, Any]:
+    assert w.arrival is not None
+    return {"code": w.hotel.prop.code, "stay_id": w.arrival.pk}
 
 
 @dataclass(frozen=True)
@@ -389,6 +411,46 @@ MATRIX: dict[str, Row] = {
         ),
     ),
     "desk:lookup": Row(prop_kwargs, at_hotel(DESK), Post(lambda w: {}, lambda w: False, METHOD_NOT_ALLOWED)),
+    "desk:arrive": Row(
+        arrival_kwargs,
+        at_hotel(DESK),
+        Post(
+            lambda w: {
+                "surname": "Arriving",
+                "given_names": "Guest",
+                "sex": "M",
+                "date_of_birth": "1975-01-02",
+                "nationality": "DEU",
+                "doc_type": "passport",
+                "number": "C01X00T47",
+                "issuing_country": "DEU",
+                "room": w.spare_room.pk,
+                "check_out_planned": (desk.property_today(w.hotel.prop) + dt.timedelta(days=1)).isoformat(),
+            },
+            lambda w: Stay.objects.filter(status=StayStatus.IN_HOUSE, room=w.spare_room).exists(),
+            at_hotel(DESK, ok=Redirect("/p/seaside/desk/stays/")),
+        ),
+    ),
+    "desk:edit": Row(
+        stay_kwargs,
+        at_hotel(DESK),
+        Post(
+            lambda w: {"phone": "+44 20 7946 0000", "preferences": "Late check-out"},
+            lambda w: AuditEntry.objects.filter(
+                action="guest.updated", object_id=str(w.stay.primary_guest_id)
+            ).exists(),
+            at_hotel(DESK, ok=Redirect("/p/seaside/desk/stays/")),
+        ),
+    ),
+    "desk:check_out": Row(
+        stay_kwargs,
+        METHOD_NOT_ALLOWED,
+        Post(
+            lambda w: {},
+            lambda w: Stay.objects.filter(pk=w.stay.pk, status=StayStatus.CHECKED_OUT).exists(),
+            at_hotel(DESK, ok=Redirect("/p/seaside/desk/")),
+        ),
+    ),
     "desk:stay": Row(stay_kwargs, at_hotel(DESK), Post(lambda w: {}, lambda w: False, METHOD_NOT_ALLOWED)),
     "desk:unmask": Row(
         stay_kwargs,

@@ -293,7 +293,8 @@ def _weighted(rng: random.Random, weights: Mapping[str, int]) -> str:
 
 def _plan_stays(rng: random.Random, count: int, guests: int, rooms: list[Room], today: dt.date) -> list[_Plan]:
     """Dates, status and room of each stay: a handful in house today, a few arriving, the rest in the past."""
-    in_house = min(count, max(3, count // 250), max(len(rooms) // 2, 3))
+    # Never more guests in house than rooms: a room holds one in-house stay at a time.
+    in_house = min(count, max(3, count // 250), max(len(rooms) // 2, min(3, len(rooms))))
     arriving = min(count - in_house, max(2, count // 500))
     plans: list[_Plan] = []
     for _ in range(in_house):

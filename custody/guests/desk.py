@@ -1,7 +1,10 @@
 """The front desk's standing role purpose (DESIGN invariants 1 and 6): the minimum, every read audited.
 
 * Today's lists: arrivals, in-house guests and departures, with name, room and dates only; one audited list read.
-* Check-in: guest, identity document, stay (in house from now) and registration, in one transaction.
+* Check-in: guest, identity document, stay (in house from now) and registration, in one transaction; or the
+  check-in of a stay booked for today (``do_arrival``): the booking's guest completed from the document shown.
+* A room holds one in-house stay at a time (the vault refuses a second, naming the room field).
+* In-house guests: contact details and preferences edited (``update_contact``), check-out (``do_check_out``).
 * In-house stay detail: name, room, dates, masked ID number, special needs; the full number only through
   ``unmask_document`` with a reason code.
 * Exact lookup by booking reference, for this property's in-house and arriving-today stays only; audited whether
@@ -42,6 +45,13 @@ PURPOSE_TODAY = "front_desk.today"
 PURPOSE_STAY = "front_desk.stay"
 PURPOSE_UNMASK = "front_desk.unmask"
 PURPOSE_LOOKUP = "front_desk.lookup"
+PURPOSE_ARRIVAL = "front_desk.arrival"
+PURPOSE_EDIT = "front_desk.edit"
+
+# What the desk may change for a guest in house, and the stay's own free text.
+CONTACT_FIELDS = ("phone", "email", "address", "preferences", "special_needs")
+# Guest fields an arrival may leave blank to keep what the booking holds.
+KEEP_IF_BLANK = ("second_surname", "address", "phone", "email")
 
 
 @dataclass(frozen=True)
@@ -143,15 +153,19 @@ def get_in_house_stay_for_user(prop: Property, stay_id: uuid.UUID) -> Stay:
 
 
 def stay_detail(stay: Stay, *, actor: User, prop: Property) -> dict[str, Any]:
-    """What the desk serving an in-house guest sees: name, room, dates, masked ID numbers, special needs."""
+    """What the desk serving an in-house guest sees: name, room, dates, masked ID numbers, preferences, special
+    needs and requests."""
     guest: Guest = stay.primary_guest
-    fields = vault.read_guest(guest, [*NAME_FIELDS, "special_needs"], actor=actor, prop=prop, purpose=PURPOSE_STAY)
+    fields = vault.read_guest(
+        guest, [*NAME_FIELDS, "preferences", "special_needs"], actor=actor, prop=prop, purpose=PURPOSE_STAY
+    )
     requests = vault.read_stay(stay, ["special_requests"], actor=actor, prop=prop, purpose=PURPOSE_STAY)
     documents = vault.read_identity_documents(
         guest, ["doc_type", "number"], actor=actor, prop=prop, purpose=PURPOSE_STAY
     )
     return {
         "name": display_name(fields),
+        "preferences": fields["preferences"],
         "special_needs": fields["special_needs"],
         "special_requests": requests["special_requests"],
         "documents": [
@@ -202,3 +216,74 @@ def lookup_by_booking_reference(prop: Property, reference: str, *, actor: User) 
         stays = list(Stay.objects.filter(pk__in=[s.pk for s in shown]).select_related("room", "primary_guest"))
         names = _named(stays, actor=actor, prop=prop, purpose=PURPOSE_LOOKUP)
         return _rows(stays, names)
+
+
+def get_arriving_stay(prop: Property, stay_id: uuid.UUID) -> Stay:
+    """A stay of this property booked to arrive today; anything else is a 404 (as for in-house stays)."""
+    stay = (
+        Stay.objects.filter(pk=stay_id, property=prop, status=StayStatus.BOOKED, check_in_planned=property_today(prop))
+        .select_related("room", "primary_guest")
+        .first()
+    )
+    if stay is None or stay.primary_guest.is_erased:
+        raise Http404("No such arrival today.")
+    return stay
+
+
+def arrival_initial(stay: Stay, *, actor: User, prop: Property) -> dict[str, Any]:
+    """What the arrival form starts with: the booked name, room and departure date. Nothing else is shown: the
+    rest is taken from the identity document the guest hands over."""
+    names = vault.read_guest(stay.primary_guest, NAME_FIELDS, actor=actor, prop=prop, purpose=PURPOSE_ARRIVAL)
+    return {**names, "room": stay.room, "check_out_planned": stay.check_out_planned}
+
+
+@transaction.atomic
+def do_arrival(stay: Stay, data: Mapping[str, Any], *, acting_user: User) -> Stay:
+    """Check in a booked stay: complete its guest, add the document shown, move the stay in house, register.
+
+    Optional contact fields left blank keep what the booking holds. All or nothing.
+    """
+    guest = stay.primary_guest
+    changes = {name: data[name] for name in GUEST_FIELDS if not (name in KEEP_IF_BLANK and not data[name])}
+    guest = vault.update_guest(guest, changes, acting_user=acting_user)
+    document = vault.add_identity_document(
+        guest, {name: data[name] for name in DOCUMENT_FIELDS}, acting_user=acting_user
+    )
+    stay_changes: dict[str, Any] = {
+        "room": data["room"],
+        "check_out_planned": data["check_out_planned"],
+        "status": StayStatus.IN_HOUSE,
+        "checked_in_at": timezone.now(),
+    }
+    if data.get("special_requests"):
+        stay_changes["special_requests"] = data["special_requests"]
+    stay = vault.update_stay(stay, stay_changes, acting_user=acting_user)
+    vault.register(stay, guest, document=document, acting_user=acting_user)
+    return stay
+
+
+def contact_initial(stay: Stay, *, actor: User, prop: Property) -> dict[str, str]:
+    """The in-house guest's contact details and preferences, read to be edited (one audited read)."""
+    fields = vault.read_guest(stay.primary_guest, CONTACT_FIELDS, actor=actor, prop=prop, purpose=PURPOSE_EDIT)
+    requests = vault.read_stay(stay, ["special_requests"], actor=actor, prop=prop, purpose=PURPOSE_EDIT)
+    return {**fields, **requests}
+
+
+@transaction.atomic
+def update_contact(stay: Stay, data: Mapping[str, str], before: Mapping[str, str], *, acting_user: User) -> list[str]:
+    """Write the fields that changed (guest contact and preferences, the stay's special requests); returns their
+    names, empty when nothing changed (then nothing is written)."""
+    changed = [name for name in (*CONTACT_FIELDS, "special_requests") if data[name] != before.get(name, "")]
+    guest_changes = {name: data[name] for name in changed if name in CONTACT_FIELDS}
+    if guest_changes:
+        vault.update_guest(stay.primary_guest, guest_changes, acting_user=acting_user)
+    if "special_requests" in changed:
+        vault.update_stay(stay, {"special_requests": data["special_requests"]}, acting_user=acting_user)
+    return changed
+
+
+def do_check_out(stay: Stay, *, acting_user: User) -> Stay:
+    """The guest leaves: the stay is checked out now and the room is free again."""
+    return vault.update_stay(
+        stay, {"status": StayStatus.CHECKED_OUT, "checked_out_at": timezone.now()}, acting_user=acting_user
+    )

@@ -8,10 +8,19 @@ from typing import Any
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
-from custody.guests.models import DocumentType, Sex
+from custody.guests.models import DocumentType, Sex, Stay, StayStatus
 from custody.properties.models import Property, Room
 
 DATE_WIDGET = forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
+
+
+class RoomChoiceField(forms.ModelChoiceField):
+    """Rooms by number; a room with a guest in house says so (choosing it is refused by the vault)."""
+
+    occupied: set[int] = set()
+
+    def label_from_instance(self, obj: Any) -> str:
+        return _("%(room)s (occupied)") % {"room": obj.number} if obj.pk in self.occupied else str(obj.number)
 
 
 class CheckInForm(forms.Form):
@@ -33,7 +42,7 @@ class CheckInForm(forms.Form):
     number = forms.CharField(label=_("Document number"), max_length=64)
     issuing_country = forms.CharField(label=_("Issuing country"), max_length=64)
     expiry_date = forms.DateField(label=_("Document expiry date"), widget=DATE_WIDGET, required=False)
-    room = forms.ModelChoiceField(label=_("Room"), queryset=Room.objects.none())
+    room = RoomChoiceField(label=_("Room"), queryset=Room.objects.none())
     check_out_planned = forms.DateField(label=_("Planned check-out"), widget=DATE_WIDGET)
     booking_reference = forms.CharField(label=_("Booking reference"), max_length=64, required=False)
     special_requests = forms.CharField(
@@ -44,8 +53,14 @@ class CheckInForm(forms.Form):
         super().__init__(*args, **kwargs)
         self.today = today
         room_field = self.fields["room"]
-        assert isinstance(room_field, forms.ModelChoiceField)
+        assert isinstance(room_field, RoomChoiceField)
         room_field.queryset = prop.rooms.select_related("floor").order_by("number")
+        occupied = set(
+            Stay.objects.filter(property=prop, status=StayStatus.IN_HOUSE, room__isnull=False).values_list(
+                "room_id", flat=True
+            )
+        )
+        room_field.occupied = occupied
 
     def clean_date_of_birth(self) -> dt.date:
         born: dt.date = self.cleaned_data["date_of_birth"]
@@ -64,6 +79,34 @@ class CheckInForm(forms.Form):
         if leaving < self.today:
             raise forms.ValidationError(_("The planned check-out is before today."))
         return leaving
+
+
+class ArrivalForm(CheckInForm):
+    """The check-in of a stay booked for today: the booked name (correct it to the document), the document shown,
+    the room and departure date. Contact fields left blank keep what the booking holds."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        del self.fields["booking_reference"]
+        for name in ("second_surname", "address", "phone", "email"):
+            self.fields[name].help_text = _("Leave blank to keep what the booking holds.")
+
+
+class ContactForm(forms.Form):
+    """What the desk may change for a guest in house: contact details, preferences, needs and requests."""
+
+    phone = forms.CharField(label=_("Phone"), max_length=64, required=False)
+    email = forms.EmailField(label=_("E-mail"), max_length=254, required=False)
+    address = forms.CharField(label=_("Address"), max_length=500, required=False, widget=forms.Textarea({"rows": 2}))
+    preferences = forms.CharField(
+        label=_("Preferences"), max_length=4000, required=False, widget=forms.Textarea({"rows": 3})
+    )
+    special_needs = forms.CharField(
+        label=_("Special needs"), max_length=4000, required=False, widget=forms.Textarea({"rows": 3})
+    )
+    special_requests = forms.CharField(
+        label=_("Special requests"), max_length=4000, required=False, widget=forms.Textarea({"rows": 3})
+    )
 
 
 class UnmaskReason(forms.Form):

@@ -225,6 +225,10 @@ class Stay(models.Model):
                 | models.Q(checked_out_at__gte=models.F("checked_in_at")),
                 name="stay_actual_order",
             ),
+            # A room holds one in-house stay at a time (the vault says so first, naming the field; this catches races).
+            models.UniqueConstraint(
+                fields=["room"], condition=models.Q(status="in_house"), name="one_in_house_stay_per_room"
+            ),
         ]
 
     def __str__(self) -> str:

@@ -9,4 +9,7 @@ urlpatterns = [
     path("lookup/", views.lookup, name="lookup"),
     path("stays/<uuid:stay_id>/", views.stay_detail, name="stay"),
     path("stays/<uuid:stay_id>/unmask/", views.unmask, name="unmask"),
+    path("stays/<uuid:stay_id>/arrive/", views.arrive, name="arrive"),
+    path("stays/<uuid:stay_id>/edit/", views.edit_contact, name="edit"),
+    path("stays/<uuid:stay_id>/check-out/", views.check_out, name="check_out"),
 ]

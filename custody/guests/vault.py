@@ -82,6 +82,7 @@ from custody.guests.models import (
 from custody.properties.models import Property, Room
 
 REGISTRATION_FORMAT = "custody-registration/1"
+ROOM_OCCUPIED = "is occupied by another in-house stay."
 # What a legal check-in record holds of the guest (preferences, notes and the like are not part of it).
 REGISTERED_GUEST_FIELDS = (
     "surname", "second_surname", "given_names", "sex", "date_of_birth", "nationality", "address", "phone", "email",
@@ -248,6 +249,7 @@ def create_stay(
     for name, text in encrypted.items():
         setattr(stay, name, _seal(dek, stay, name, text))
     check_stay_order(stay)
+    _check_room_free(stay)
     stay.save(force_insert=True)
     StayGuest.objects.bulk_create(StayGuest(stay=stay, guest=guest) for guest in companions)
     _index_stay(stay, encrypted["booking_reference"])
@@ -282,6 +284,7 @@ def update_stay(stay: Stay, changes: Mapping[str, Any], *, acting_user: Actor) -
         for name, text in encrypted.items():
             setattr(stay, name, _seal(dek, stay, name, text))
     check_stay_order(stay)
+    _check_room_free(stay)
     stay.save(update_fields=[*plain, *encrypted, "updated_at"])
     if "booking_reference" in encrypted:
         _index_stay(stay, encrypted["booking_reference"])
@@ -694,6 +697,16 @@ def _require_name(values: Mapping[str, str]) -> None:
         raise GuestDataError("surname", "is required.") from None
     if not values["surname"].strip():
         raise GuestDataError("surname", "is required.")
+
+
+def _check_room_free(stay: Stay) -> None:
+    """A room holds one in-house stay at a time. The room row is locked first, so two desks checking guests into
+    the same room one after the other see each other (the database constraint catches anything else)."""
+    if stay.status != StayStatus.IN_HOUSE or stay.room_id is None:
+        return
+    list(Room.objects.select_for_update().filter(pk=stay.room_id).values_list("pk", flat=True))
+    if Stay.objects.filter(room_id=stay.room_id, status=StayStatus.IN_HOUSE).exclude(pk=stay.pk).exists():
+        raise GuestDataError("room", ROOM_OCCUPIED)
 
 
 def _check_guests_of(prop: Property, guests: Iterable[Guest]) -> None:

@@ -1,4 +1,5 @@
-"""Front-desk pages: today's lists, check-in, in-house stay detail with audited unmask, booking-reference lookup.
+"""Front-desk pages: today's lists, check-in (walk-in or booked arrival), in-house stay detail with audited unmask,
+contact and preferences edit, check-out, booking-reference lookup.
 
 What each page may show and every decryption live in custody.guests.desk and custody.guests.vault; these views
 validate and render. Pages that show guest data are never cached.
@@ -8,6 +9,7 @@ from __future__ import annotations
 
 import uuid
 
+from django import forms
 from django.contrib import messages
 from django.http import HttpResponse
 from django.shortcuts import redirect, render
@@ -18,8 +20,9 @@ from django.views.decorators.http import require_http_methods, require_POST, req
 from custody.access import AuthedRequest, property_view
 from custody.guests import desk
 from custody.guests.cleaning import GuestDataError
-from custody.guests.forms import BookingLookupForm, CheckInForm, UnmaskReason
+from custody.guests.forms import ArrivalForm, BookingLookupForm, CheckInForm, ContactForm, UnmaskReason
 from custody.guests.models import Stay
+from custody.guests.vault import ROOM_OCCUPIED
 from custody.properties.models import Property
 
 FRONT_DESK = "guests.front_desk"
@@ -43,11 +46,68 @@ def check_in(request: AuthedRequest, prop: Property) -> HttpResponse:
         try:
             stay = desk.do_check_in(prop, form.cleaned_data, acting_user=request.user)
         except GuestDataError as exc:
-            form.add_error(exc.field if exc.field in form.fields else None, exc.message)
+            _add_error(form, exc)
         else:
             messages.success(request, _("Guest checked in."))
             return redirect("desk:stay", code=prop.code, stay_id=stay.pk)
     return render(request, "guests/check_in.html", {"form": form}, status=400 if form.errors else 200)
+
+
+def _add_error(form: forms.Form, exc: GuestDataError) -> None:
+    """Put a vault refusal on the field it names (the room one in the user's language)."""
+    message = _("This room already has a guest in house.") if exc.message == ROOM_OCCUPIED else exc.message
+    form.add_error(exc.field if exc.field in form.fields else None, message)
+
+
+@require_http_methods(["GET", "POST"])
+@never_cache
+@property_view(FRONT_DESK)
+def arrive(request: AuthedRequest, prop: Property, stay_id: uuid.UUID) -> HttpResponse:
+    """Check in a guest whose stay was booked for today."""
+    stay = desk.get_arriving_stay(prop, stay_id)
+    today = desk.property_today(prop)
+    initial = desk.arrival_initial(stay, actor=request.user, prop=prop) if request.method == "GET" else None
+    form = ArrivalForm(request.POST or None, initial=initial, prop=prop, today=today)
+    if request.method == "POST" and form.is_valid():
+        try:
+            stay = desk.do_arrival(stay, form.cleaned_data, acting_user=request.user)
+        except GuestDataError as exc:
+            _add_error(form, exc)
+        else:
+            messages.success(request, _("Guest checked in."))
+            return redirect("desk:stay", code=prop.code, stay_id=stay.pk)
+    context = {"form": form, "stay": stay}
+    return render(request, "guests/arrive.html", context, status=400 if form.errors else 200)
+
+
+@require_http_methods(["GET", "POST"])
+@never_cache
+@property_view(FRONT_DESK)
+def edit_contact(request: AuthedRequest, prop: Property, stay_id: uuid.UUID) -> HttpResponse:
+    """Change an in-house guest's contact details, preferences, needs and the stay's requests."""
+    stay = desk.get_in_house_stay_for_user(prop, stay_id)
+    before = desk.contact_initial(stay, actor=request.user, prop=prop)
+    form = ContactForm(request.POST or None, initial=before)
+    if request.method == "POST" and form.is_valid():
+        try:
+            changed = desk.update_contact(stay, form.cleaned_data, before, acting_user=request.user)
+        except GuestDataError as exc:
+            _add_error(form, exc)
+        else:
+            messages.success(request, _("Details saved.") if changed else _("Nothing was changed."))
+            return redirect("desk:stay", code=prop.code, stay_id=stay.pk)
+    context = {"form": form, "stay": stay}
+    return render(request, "guests/edit_contact.html", context, status=400 if form.errors else 200)
+
+
+@require_POST
+@never_cache
+@property_view(FRONT_DESK)
+def check_out(request: AuthedRequest, prop: Property, stay_id: uuid.UUID) -> HttpResponse:
+    stay = desk.get_in_house_stay_for_user(prop, stay_id)
+    desk.do_check_out(stay, acting_user=request.user)
+    messages.success(request, _("Guest checked out; the room is free."))
+    return redirect("desk:today", code=prop.code)
 
 
 def _stay_page(
@@ -92,4 +152,4 @@ def lookup(request: AuthedRequest, prop: Property) -> HttpResponse:
         # An invalid value (too long) is a lookup that finds nothing: same answer, still audited.
         reference = form.cleaned_data["reference"] if form.is_valid() else ""
         rows = desk.lookup_by_booking_reference(prop, reference, actor=request.user)
-    return render(request, "guests/lookup.html", {"form": form, "rows": rows})
+    return render(request, "guests/lookup.html", {"form": form, "rows": rows, "today": desk.property_today(prop)})
