@@ -75,6 +75,7 @@ INSTALLED_APPS = [
     "custody.properties",
     "custody.footage",
     "custody.guests",
+    "custody.requests",
     "custody.audit",
 ]
 

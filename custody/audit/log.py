@@ -41,7 +41,7 @@ def check_details(value: Any, path: str = "details") -> None:
     if value is None or isinstance(value, bool | int):
         return
     if isinstance(value, str):
-        if len(value) > _ID_TEXT_LIMIT or not all(c.isalnum() or c in "_.:-/+=" for c in value):
+        if len(value) > _ID_TEXT_LIMIT or not value.isascii() or not all(c.isalnum() or c in "_.:-/+=" for c in value):
             raise NotAnId(f"{path} must be an id or code (letters, digits, _.:-/+=, up to 64), not free text")
         return
     if isinstance(value, list):
@@ -80,9 +80,19 @@ def _take_sequence(count: int = 1) -> int:
 
 
 def append(
-    action: Action | str, *, actor_id: int | None, actor_role: str = "", property_id: int | None = None,
-    object_type: str = "", object_id: str = "", request_ref: str = "", grant_ref: str = "", purpose: str = "",
-    outcome: Outcome | str = Outcome.ALLOWED, client_ip: str | None = None, details: dict[str, Any] | None = None,
+    action: Action | str,
+    *,
+    actor_id: int | None,
+    actor_role: str = "",
+    property_id: int | None = None,
+    object_type: str = "",
+    object_id: str = "",
+    request_ref: str = "",
+    grant_ref: str = "",
+    purpose: str = "",
+    outcome: Outcome | str = Outcome.ALLOWED,
+    client_ip: str | None = None,
+    details: dict[str, Any] | None = None,
 ) -> AuditEntry:
     """Write one entry inside the caller's transaction (opening one if there is none)."""
     details = details or {}
@@ -95,14 +105,36 @@ def append(
         at = timezone.now()
         ip = client_ip if client_ip is not None else client_ip_var.get()
         document = entry_document(
-            seq=seq, at=at, actor=actor_id, actor_role=actor_role, property=property_id, action=str(action),
-            object_type=object_type, object_id=str(object_id), request=str(request_ref), grant=str(grant_ref),
-            purpose=purpose, outcome=str(outcome), client_ip=ip, details=details,
+            seq=seq,
+            at=at,
+            actor=actor_id,
+            actor_role=actor_role,
+            property=property_id,
+            action=str(action),
+            object_type=object_type,
+            object_id=str(object_id),
+            request=str(request_ref),
+            grant=str(grant_ref),
+            purpose=purpose,
+            outcome=str(outcome),
+            client_ip=ip,
+            details=details,
         )
         entry = AuditEntry(
-            seq=seq, at=at, actor_id=actor_id, actor_role=actor_role, property_id=property_id, action=str(action),
-            object_type=object_type, object_id=str(object_id), request_ref=str(request_ref),
-            grant_ref=str(grant_ref), purpose=purpose, outcome=str(outcome), client_ip=ip, details=details,
+            seq=seq,
+            at=at,
+            actor_id=actor_id,
+            actor_role=actor_role,
+            property_id=property_id,
+            action=str(action),
+            object_type=object_type,
+            object_id=str(object_id),
+            request_ref=str(request_ref),
+            grant_ref=str(grant_ref),
+            purpose=purpose,
+            outcome=str(outcome),
+            client_ip=ip,
+            details=details,
             leaf_hash=leaf_hash(canonical_json(document)).hex(),
         )
         entry.save(force_insert=True)
@@ -133,13 +165,21 @@ def sign_tree_head(*, force: bool = False) -> TreeHead | None:
         return None
     now = timezone.now()
     head = TreeHead(
-        tree_size=compact.size, root_hash=compact.root().hex(), timestamp=now.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
-        key_id=keys.key_id(keys.public_key()), frontier=[node.hex() for node in compact.nodes],
+        tree_size=compact.size,
+        root_hash=compact.root().hex(),
+        timestamp=now.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+        key_id=keys.key_id(keys.public_key()),
+        frontier=[node.hex() for node in compact.nodes],
     )
     head.signature = keys.sign(canonical_json(head.document()))
     head.save(force_insert=True)
-    append(Action.AUDIT_TREE_HEAD_SIGNED, actor_id=None, object_type="tree_head", object_id=str(head.pk),
-           details={"tree_size": head.tree_size})
+    append(
+        Action.AUDIT_TREE_HEAD_SIGNED,
+        actor_id=None,
+        object_type="tree_head",
+        object_id=str(head.pk),
+        details={"tree_size": head.tree_size},
+    )
     transaction.on_commit(lambda: anchor(head))
     return head
 

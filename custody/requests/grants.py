@@ -1,0 +1,253 @@
+"""Using a grant: the only way to guest records outside the front desk's standing purpose, and to footage.
+
+``use_grant`` locks the grant row, re-reads it (so a revocation is effective on the very next use) and checks, in
+order: the property, the holder, revocation, validity, the use quota and the scope (camera, window, guest item,
+stay window). A refusal commits a ``denied`` audit entry naming the grant and the reason code, then raises
+``GrantRefused``. An allowed use counts against the quota and writes ``grant.used`` in the caller's transaction; the
+reads it permits are audited again by the vault with the grant's id.
+
+Granted guest lookups show only the fields the request's purpose needs (``policy.FIELDS_FOR_PURPOSE``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from custody.accounts.models import User
+from custody.audit import gate
+from custody.audit.events import Action, Outcome
+from custody.footage.models import Camera
+from custody.guests import vault
+from custody.guests.models import Guest, Stay, StayStatus
+from custody.properties.models import Property
+from custody.requests import policy, sealing
+from custody.requests.models import AccessRequest, Grant, RequestType
+
+PURPOSE = "grant"
+
+
+class GrantRefused(Exception):
+    """The grant does not allow this use; ``code`` says why (also in the audit entry)."""
+
+    def __init__(self, code: str) -> None:
+        super().__init__(code)
+        self.code = code
+
+
+def _refuse(grant: Grant | None, prop: Property, actor: User, code: str, details: dict[str, Any]) -> GrantRefused:
+    gate.record_denied(
+        Action.GRANT_USED,
+        actor=actor,
+        prop=prop,
+        object_type="requests.grant",
+        object_id=str(grant.pk) if grant else "",
+        grant_ref=str(grant.pk) if grant else "",
+        request_ref=grant.request.number if grant else "",
+        details={"reason": code, **details},
+    )
+    return GrantRefused(code)
+
+
+def use_grant(
+    grant_id: uuid.UUID | str,
+    *,
+    actor: User,
+    prop: Property,
+    kind: str,
+    camera: Camera | None = None,
+    start: dt.datetime | None = None,
+    end: dt.datetime | None = None,
+    guest_item: int | None = None,
+) -> Grant:
+    """Check and count one use of a grant inside the caller's transaction; GrantRefused (after a committed denied
+    entry) when it does not allow it. ``kind``: "footage_view", "footage_export", "guest_lookup", "stay_window"."""
+    details: dict[str, Any] = {"kind": kind}
+    if camera is not None:
+        details["camera"] = camera.code
+    if start is not None and end is not None:
+        details |= {"start": start.isoformat(), "end": end.isoformat()}
+    if guest_item is not None:
+        details["guest_item"] = guest_item
+    grant = (
+        Grant.objects.select_for_update(of=("self",)).select_related("request", "property").filter(pk=grant_id).first()
+    )
+    if grant is None or grant.property_id != prop.pk:
+        raise _refuse(None, prop, actor, "no_such_grant", details)
+    code = _why_not(grant, actor=actor, kind=kind, camera=camera, start=start, end=end, guest_item=guest_item)
+    if code:
+        raise _refuse(grant, prop, actor, code, details)
+    Grant.objects.filter(pk=grant.pk).update(views_used=grant.views_used + 1)
+    grant.views_used += 1
+    gate.record(
+        Action.GRANT_USED,
+        actor=actor,
+        prop=prop,
+        obj=grant,
+        request_ref=grant.request.number,
+        grant_ref=grant.ref,
+        purpose=f"{PURPOSE}.{kind}",
+        details={**details, "uses": grant.views_used},
+    )
+    return grant
+
+
+def _why_not(
+    grant: Grant,
+    *,
+    actor: User,
+    kind: str,
+    camera: Camera | None,
+    start: dt.datetime | None,
+    end: dt.datetime | None,
+    guest_item: int | None,
+) -> str:
+    now = timezone.now()
+    if grant.holder_id != actor.pk:
+        return "not_the_holder"
+    if grant.revoked_at is not None:
+        return "revoked"
+    if now < grant.valid_from or now >= grant.valid_until or grant.expired_at is not None:
+        return "expired"
+    if grant.view_quota is not None and grant.views_used >= grant.view_quota:
+        return "quota_used"
+    request_type = grant.request.request_type
+    allowed_kinds: set[str] = {
+        RequestType.FOOTAGE_VIEW: {"footage_view"},
+        RequestType.FOOTAGE_EXPORT: {"footage_view", "footage_export"},
+        RequestType.STAY_WINDOW: {"stay_window"},
+    }.get(RequestType(request_type), {"guest_lookup"})
+    if kind not in allowed_kinds:
+        return "wrong_kind"
+    if kind.startswith("footage"):
+        if camera is None or not grant.cameras.filter(pk=camera.pk).exists():
+            return "camera_out_of_scope"
+        if start is None or end is None or grant.window_start is None or grant.window_end is None:
+            return "window_out_of_scope"
+        if start < grant.window_start or end > grant.window_end or end <= start:
+            return "window_out_of_scope"
+    if kind == "guest_lookup" and guest_item is not None and guest_item not in grant.guest_items:
+        return "guest_out_of_scope"
+    return ""
+
+
+# --- granted guest lookups ----------------------------------------------------------------------------------------
+
+
+@dataclass
+class GuestResult:
+    """One identifier of the grant's scope and what it found: the fields the purpose allows, per guest."""
+
+    index: int
+    kind: str
+    guests: list[dict[str, Any]] = field(default_factory=list)
+
+
+def _guest_rows(guests: list[Guest], grant: Grant, actor: User, prop: Property) -> list[dict[str, Any]]:
+    request = grant.request
+    rows = []
+    document_fields = policy.DOCUMENT_FIELDS_FOR_PURPOSE.get(request.purpose, [])
+    for guest in guests:
+        if guest.is_erased:
+            continue
+        row: dict[str, Any] = {"id": str(guest.pk)}
+        row["fields"] = vault.read_guest(
+            guest, grant.fields, actor=actor, prop=prop, purpose=f"{PURPOSE}.guest_lookup", grant_ref=grant.ref
+        )
+        if document_fields:
+            row["documents"] = vault.read_identity_documents(
+                guest, document_fields, actor=actor, prop=prop, purpose=f"{PURPOSE}.guest_lookup", grant_ref=grant.ref
+            )
+        stays = Stay.objects.filter(Q(primary_guest=guest) | Q(stay_guests__guest=guest), property=prop).distinct()
+        row["stays"] = [
+            {
+                "id": str(stay.pk),
+                "room": stay.room.number if stay.room else "",
+                "check_in": stay.check_in_planned,
+                "check_out": stay.check_out_planned,
+                "status": stay.get_status_display(),
+            }
+            for stay in stays.select_related("room").order_by("check_in_planned")
+        ]
+        rows.append(row)
+    return rows
+
+
+def granted_guest_lookup(grant_id: uuid.UUID | str, *, actor: User, prop: Property) -> list[GuestResult]:
+    """Every identifier the grant covers, looked up exactly (blind index, then decrypted comparison); one use."""
+    with transaction.atomic():
+        grant = use_grant(grant_id, actor=actor, prop=prop, kind="guest_lookup")
+        request: AccessRequest = grant.request
+        items = sealing.open_json(sealing.key_of(request), request, "guest_scope", [])
+        results = []
+        for index in grant.guest_items:
+            item = items[index]
+            kind = item["kind"]
+            if kind == "booking_reference":
+                stays = vault.find_stays(prop, item["value"])
+                guests = list({s.primary_guest_id: s.primary_guest for s in stays}.values())
+            elif kind == "name":
+                guests = vault.find_guests(prop, "name", vault.name_text(item["surname"], item["given_names"]))
+            else:
+                guests = vault.find_guests(prop, kind, item["value"])
+            results.append(GuestResult(index, kind, _guest_rows(guests, grant, actor, prop)))
+        gate.record(
+            Action.GUEST_LIST_READ,
+            actor=actor,
+            prop=prop,
+            object_type="requests.grant",
+            object_id=grant.ref,
+            purpose=f"{PURPOSE}.guest_lookup",
+            request_ref=request.number,
+            grant_ref=grant.ref,
+            outcome=Outcome.ALLOWED,
+            details={"found": [len(r.guests) for r in results]},
+        )
+        return results
+
+
+@dataclass
+class WindowRow:
+    stay: Stay
+    guests: list[dict[str, str]]
+
+
+def granted_stay_window(grant_id: uuid.UUID | str, *, actor: User, prop: Property) -> list[WindowRow]:
+    """Every stay of the property that overlaps the grant's stay window (arrived on or before its last day and left
+    on or after its first), with its guests' fields as the purpose allows; one use, one list read."""
+    with transaction.atomic():
+        grant = use_grant(grant_id, actor=actor, prop=prop, kind="stay_window")
+        assert grant.stay_from is not None and grant.stay_until is not None
+        stays = list(
+            Stay.objects.filter(
+                property=prop,
+                status__in=[StayStatus.IN_HOUSE, StayStatus.CHECKED_OUT],
+                check_in_planned__lte=grant.stay_until,
+                check_out_planned__gte=grant.stay_from,
+            )
+            .select_related("room", "primary_guest")
+            .prefetch_related("stay_guests__guest")
+            .order_by("check_in_planned", "id")
+        )
+        by_stay: dict[uuid.UUID, list[Guest]] = {}
+        everyone: dict[uuid.UUID, Guest] = {}
+        for stay in stays:
+            members = [stay.primary_guest, *(sg.guest for sg in stay.stay_guests.all())]
+            members = [g for g in members if not g.is_erased]
+            by_stay[stay.pk] = members
+            everyone.update({g.pk: g for g in members})
+        fields = vault.read_guests(
+            list(everyone.values()),
+            grant.fields,
+            actor=actor,
+            prop=prop,
+            purpose=f"{PURPOSE}.stay_window",
+            grant_ref=grant.ref,
+        ) if everyone else {}  # fmt: skip
+        return [WindowRow(stay, [fields[g.pk] for g in by_stay[stay.pk] if g.pk in fields]) for stay in stays]
