@@ -15,6 +15,7 @@ COMMANDS = {
     "createproperty": ("createproperty", "create a property (hotel)"),
     "audit": ("audit", "audit log: verify [--tree-head FILE], export [--since SEQ], head, sign"),
     "keys": ("keys", "keys: public prints the audit signing public key"),
+    "import": ("import", "import stays FILE.csv --property CODE [--map H=F] [--dry-run]: PMS export"),
     "check": ("check", "check the configuration (add --deploy for production checks)"),
 }
 

@@ -9,5 +9,6 @@ urlpatterns = [
     path("p/<slug:code>/staff/", include("custody.accounts.staff_urls")),
     path("p/<slug:code>/audit/", include("custody.audit.urls")),
     path("p/<slug:code>/desk/", include("custody.guests.urls")),
+    path("p/<slug:code>/imports/", include("custody.guests.import_urls")),
     path("i18n/setlang/", set_language, name="set_language"),
 ]

@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 from django.core.files.base import ContentFile
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from django_otp.plugins.otp_static.models import StaticDevice
@@ -25,8 +26,8 @@ from custody.accounts.actions import do_issue_recovery_codes
 from custody.accounts.models import User
 from custody.accounts.roles import TWO_FACTOR_ROLES, Role
 from custody.audit.models import AuditEntry
-from custody.guests import desk, vault
-from custody.guests.models import Stay, StayStatus
+from custody.guests import desk, imports, vault
+from custody.guests.models import Stay, StayImport, StayStatus
 from custody.properties.models import Area, AreaClass, AreaKind, Floor, Property, Room, RoomType
 from tests.conftest import OUTSIDER, PLAN_SVG, Hotel, make_user, signed_in_client
 
@@ -160,6 +161,27 @@ def pk_kwargs(getter: Callable[[World], Any]) -> Kwargs:
 
 def stay_kwargs(w: World) -> dict[str, Any]:
     return {"code": w.hotel.prop.code, "stay_id": w.stay.pk}
+
+
+IMPORT_CSV = b"Surname,Booking reference,Check-in date,Check-out date\r\nImported,IMP-1,2026-01-01,2026-01-02\r\n"
+IMPORT_MAPPING = {
+    f"column_{i}": name for i, name in enumerate(["surname", "booking_reference", "check_in", "check_out"])
+}
+
+
+def the_import(w: World) -> Any:
+    """The hotel's stay import (uploaded for the test), or None when it has none."""
+    return StayImport.objects.filter(property=w.hotel.prop).first()
+
+
+def import_kwargs(checked: bool = False) -> Kwargs:
+    def kwargs(w: World) -> dict[str, Any]:
+        stay_import = the_import(w) or imports.do_upload(w.hotel.prop, IMPORT_CSV, acting_user=None)
+        if checked:
+            imports.do_check(stay_import, stay_import.mapping, acting_user=None)
+        return {"code": w.hotel.prop.code, "import_id": stay_import.pk}
+
+    return kwargs
 
 
 def arrival_kwargs(w: World) -> dict[str, Any]:
@@ -466,6 +488,32 @@ MATRIX: dict[str, Row] = {
         METHOD_NOT_ALLOWED,
         admin_post(lambda w: {"active": "0"}, lambda w: not refreshed(w.target).is_active, allowed={IT}),
     ),
+    "imports:index": Row(
+        prop_kwargs,
+        at_hotel(ADMINS),
+        Post(
+            lambda w: {"file": SimpleUploadedFile("export.csv", IMPORT_CSV, content_type="text/csv")},
+            lambda w: the_import(w) is not None,
+            at_hotel(ADMINS, ok=Redirect("/p/seaside/imports/")),
+        ),
+    ),
+    "imports:detail": Row(import_kwargs(), at_hotel(ADMINS), Post(lambda w: {}, lambda w: False, METHOD_NOT_ALLOWED)),
+    "imports:progress": Row(import_kwargs(), at_hotel(ADMINS), Post(lambda w: {}, lambda w: False, METHOD_NOT_ALLOWED)),
+    "imports:check": Row(
+        import_kwargs(),
+        METHOD_NOT_ALLOWED,
+        admin_post(lambda w: IMPORT_MAPPING, lambda w: the_import(w).status == "checked"),
+    ),
+    "imports:commit": Row(
+        import_kwargs(checked=True),
+        METHOD_NOT_ALLOWED,
+        admin_post(lambda w: {}, lambda w: the_import(w).status == "running"),
+    ),
+    "imports:discard": Row(
+        import_kwargs(),
+        METHOD_NOT_ALLOWED,
+        admin_post(lambda w: {}, lambda w: the_import(w).status == "discarded"),
+    ),
 }
 
 
@@ -531,7 +579,7 @@ def test_post(world: World, client_as: ClientFor, name: str, who: str) -> None:
     succeeded = (isinstance(expected, Redirect) and expected.to.startswith("/p/seaside/")) or (
         name == "desk:unmask" and expected == 200
     )
-    if name.startswith(("properties:", "staff:", "desk:")):
+    if name.startswith(("properties:", "staff:", "desk:", "imports:")):
         # Allowed roles change the object; everyone else changes nothing.
         assert post.changed(world) is succeeded, f"POST {url} as {who}: changed={post.changed(world)}"
 

@@ -25,6 +25,8 @@ from django_tasks_db.management.commands.db_worker import Worker
 from custody.audit import tasks as audit_tasks
 from custody.core import tasks
 from custody.core.models import ScheduledRun, WorkerHeartbeat
+from custody.guests import imports
+from custody.requests import tasks as request_tasks
 
 logger = logging.getLogger("custody.worker")
 
@@ -42,6 +44,8 @@ PERIODIC_JOBS: list[PeriodicJob] = [
     PeriodicJob("audit.verify", timedelta(hours=1), audit_tasks.verify_audit_log.enqueue),
     PeriodicJob("core.clear_expired_sessions", timedelta(hours=1), tasks.clear_expired_sessions.enqueue),
     PeriodicJob("core.prune_worker_heartbeats", timedelta(days=1), tasks.prune_worker_heartbeats.enqueue),
+    PeriodicJob("guests.purge_expired_imports", timedelta(hours=1), imports.purge_expired_imports.enqueue),
+    PeriodicJob("requests.close_expired", timedelta(minutes=15), request_tasks.close_expired_requests.enqueue),
 ]
 
 

@@ -313,3 +313,81 @@ class BlindIndex(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} index {self.pk}"
+
+
+class ImportStatus(models.TextChoices):
+    UPLOADED = "uploaded", _("Uploaded")
+    CHECKED = "checked", _("Checked")
+    RUNNING = "running", _("Importing")
+    COMMITTED = "committed", _("Imported")
+    FAILED = "failed", _("Failed")
+    DISCARDED = "discarded", _("Discarded")
+
+
+class StayImport(models.Model):
+    """One PMS stay export being imported (``custody.guests.imports``): its state, counts and error report.
+
+    The uploaded file holds personal data, so it is kept only encrypted: ``upload`` is the decoded text, AES-256-GCM
+    under a fresh data key of its own (wrapped by the key-encryption key, AAD = table, column, primary key), and it
+    is destroyed - blob and wrapped key - once the import is committed or discarded, or 24 hours after the upload.
+    ``errors`` holds row numbers, field names and reason codes only, never a cell's value; ``mapping`` holds our
+    field name for each column of the file ("" for a column left out).
+    """
+
+    ENCRYPTED_FIELDS: ClassVar[tuple[str, ...]] = ("upload",)
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    property = models.ForeignKey(Property, on_delete=models.PROTECT, related_name="stay_imports")
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, related_name="+")
+    committed_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    status = models.CharField(_("status"), max_length=16, choices=ImportStatus.choices, default=ImportStatus.UPLOADED)
+    size_bytes = models.PositiveBigIntegerField(_("size in bytes"), default=0)
+    sha256 = models.CharField(_("SHA-256 of the file"), max_length=64, blank=True)
+    encoding = models.CharField(_("encoding"), max_length=16, blank=True)
+    delimiter = models.CharField(_("delimiter"), max_length=16, blank=True)
+    columns = models.PositiveIntegerField(_("columns"), default=0)
+    mapping = models.JSONField(_("column mapping"), default=list, blank=True)
+    wrapped_key = models.BinaryField(_("wrapped data key"), null=True, editable=False)
+    kek_version = models.PositiveIntegerField(_("key-encryption key version"), null=True)
+    upload = models.BinaryField(_("uploaded file (encrypted)"), null=True, editable=False)
+    total_rows = models.PositiveIntegerField(_("rows"), default=0)
+    rows_to_write = models.PositiveIntegerField(_("rows to write"), default=0)
+    rows_done = models.PositiveIntegerField(_("rows written"), default=0)
+    created_count = models.PositiveIntegerField(_("stays created"), default=0)
+    existing_count = models.PositiveIntegerField(_("stays already present"), default=0)
+    duplicate_count = models.PositiveIntegerField(_("repeated rows"), default=0)
+    error_count = models.PositiveIntegerField(_("rows with errors"), default=0)
+    errors = models.JSONField(_("error report"), default=list, blank=True)
+    failure = models.CharField(_("failure"), max_length=32, blank=True)
+    checked_at = models.DateTimeField(_("checked at"), null=True, blank=True)
+    started_at = models.DateTimeField(_("started at"), null=True, blank=True)
+    heartbeat_at = models.DateTimeField(_("last progress at"), null=True, blank=True)
+    finished_at = models.DateTimeField(_("finished at"), null=True, blank=True)
+    purged_at = models.DateTimeField(_("upload destroyed at"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("stay import")
+        verbose_name_plural = _("stay imports")
+        ordering = ["-created_at", "id"]
+        constraints = [
+            models.CheckConstraint(condition=models.Q(status__in=ImportStatus.values), name="stay_import_status_known"),
+            # The encrypted upload and its wrapped key exist together, and are gone together.
+            models.CheckConstraint(
+                condition=models.Q(upload__isnull=True, wrapped_key__isnull=True, kek_version__isnull=True)
+                | models.Q(upload__isnull=False, wrapped_key__isnull=False, kek_version__isnull=False),
+                name="stay_import_upload_with_key",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"stay import {self.pk}"
+
+    @builtins.property
+    def key_owner(self) -> str:
+        """The owner string bound into the wrapped data key's AAD (custody.crypto.fields.wrap_data_key)."""
+        return f"guests.stayimport:{self.pk}"
+
+    @builtins.property
+    def has_upload(self) -> bool:
+        return self.wrapped_key is not None
