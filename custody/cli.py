@@ -14,8 +14,9 @@ COMMANDS = {
     "createuser": ("createuser", "create a staff user: createuser NAME --role ROLE [--property CODE]"),
     "createproperty": ("createproperty", "create a property (hotel)"),
     "audit": ("audit", "audit log: verify [--tree-head FILE], export [--since SEQ], head, sign"),
-    "keys": ("keys", "keys: public prints the audit signing public key"),
+    "keys": ("keys", "keys: public (audit signing key), rotate [--wait], rewrap [--wait], status (key-encryption key)"),
     "import": ("import", "import stays FILE.csv --property CODE [--map H=F] [--dry-run]: PMS export"),
+    "api-token": ("api_token", "api-token create|list|revoke: bearer tokens for /api/v1/"),
     "check": ("check", "check the configuration (add --deploy for production checks)"),
 }
 

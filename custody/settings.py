@@ -76,6 +76,7 @@ INSTALLED_APPS = [
     "custody.footage",
     "custody.guests",
     "custody.requests",
+    "custody.api",
     "custody.audit",
 ]
 

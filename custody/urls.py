@@ -1,5 +1,6 @@
 from django.urls import include, path
 
+from custody.api.api import api
 from custody.core.views import set_language
 
 urlpatterns = [
@@ -10,5 +11,7 @@ urlpatterns = [
     path("p/<slug:code>/audit/", include("custody.audit.urls")),
     path("p/<slug:code>/desk/", include("custody.guests.urls")),
     path("p/<slug:code>/imports/", include("custody.guests.import_urls")),
+    path("api/v1/", api.urls),
+    path("p/<slug:code>/requests/", include("custody.requests.urls")),
     path("i18n/setlang/", set_language, name="set_language"),
 ]

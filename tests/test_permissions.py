@@ -18,6 +18,7 @@ from django.core.files.base import ContentFile
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
+from django.utils import timezone
 from django_otp.plugins.otp_static.models import StaticDevice
 from django_otp.plugins.otp_totp.models import TOTPDevice
 from django_tasks_db.models import DBTaskResult
@@ -29,6 +30,8 @@ from custody.audit.models import AuditEntry
 from custody.guests import desk, imports, vault
 from custody.guests.models import Stay, StayImport, StayStatus
 from custody.properties.models import Area, AreaClass, AreaKind, Floor, Property, Room, RoomType
+from custody.requests import actions as request_actions
+from custody.requests.models import AccessRequest, ApprovalPolicy, BreakGlassReview, Grant
 from tests.conftest import OUTSIDER, PLAN_SVG, Hotel, make_user, signed_in_client
 
 ANON = "anonymous"
@@ -77,6 +80,8 @@ class World:
     other_target: User  # staff of the other hotel only
     stay: Stay  # an in-house stay at the hotel (guest data under the generated keys)
     arrival: Stay | None = None  # a stay booked to arrive today, no room yet
+    # Access requests, made when a row first asks for them (see access_request): by state, plus "grant" and "glass".
+    requests: dict[str, Any] = field(default_factory=dict)
 
 
 @pytest.fixture
@@ -244,6 +249,116 @@ def floor_data(w: World) -> dict[str, Any]:
 
 def area_data(w: World) -> dict[str, Any]:
     return {"name": "Renamed store", "floor": w.hotel.floor.pk, "kind": AreaKind.STORAGE, "area_class": ""}
+
+
+# --- access requests: one per state, filed by "requester" (a security officer outside the columns) -------------
+
+REQUESTERS = {FD, SO, SM, PO, PM}
+REVIEWERS = {SM, PO, PM}
+INSTRUMENT = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
+
+
+def _person(w: World, username: str, role: str) -> User:
+    return User.objects.filter(username=username).first() or make_user(username, w.hotel.prop, role)
+
+
+def access_request(w: World, state: str = "submitted") -> AccessRequest:
+    """A footage request in `state` (draft, submitted, needs_info, approved), or "lookup": an approved guest lookup."""
+    if state not in w.requests:
+        requester, approver = _person(w, "requester", SO), _person(w, "approver", PO)
+        start = timezone.now().replace(microsecond=0) - dt.timedelta(hours=3)
+        data = request_actions.RequestData(
+            request_type="guest_lookup" if state == "lookup" else "footage_view",
+            purpose="security_incident",
+            legal_basis="legitimate_interests",
+            cameras=[] if state == "lookup" else [w.hotel.camera],
+            window_start=None if state == "lookup" else start,
+            window_end=None if state == "lookup" else start + dt.timedelta(minutes=30),
+            guests=[{"kind": "booking_reference", "value": "MATRIX-1"}] if state == "lookup" else [],
+            instrument=INSTRUMENT,
+            instrument_name="order.pdf",
+        )
+        access = request_actions.create_request(w.hotel.prop, data, acting_user=requester)
+        if state != "draft":
+            access = request_actions.submit_request(access, acting_user=requester)
+        if state == "needs_info":
+            access = request_actions.ask_for_information(access, "Which table?", acting_user=approver)
+        if state in ("approved", "lookup"):
+            access = request_actions.approve_request(access, acting_user=approver)
+        w.requests[state] = access
+    return w.requests[state]
+
+
+def the_grant(w: World) -> Grant:
+    return Grant.objects.get(request=access_request(w, "lookup"))
+
+
+def emergency_grant(w: World) -> Grant:
+    if "glass" not in w.requests:
+        start = timezone.now().replace(microsecond=0) - dt.timedelta(hours=1)
+        w.requests["glass"] = request_actions.open_break_glass(
+            w.hotel.prop,
+            acting_user=_person(w, "glass", SM),
+            cameras=[w.hotel.camera],
+            window_start=start,
+            window_end=start + dt.timedelta(minutes=20),
+            emergency="fire",
+            reason="Smoke in the lobby",
+        )
+    return w.requests["glass"]
+
+
+def request_kwargs(state: str = "submitted") -> Kwargs:
+    return lambda w: {"code": w.hotel.prop.code, "pk": access_request(w, state).pk}
+
+
+def status_of(w: World, state: str) -> str:
+    return AccessRequest.objects.get(pk=access_request(w, state).pk).status
+
+
+def entitled(ok: Expect, filers: Expect = 404) -> dict[str, Expect]:
+    """A request's page: reviewers get `ok`; someone else's request is a 404 to other filers (it is not theirs)
+    and a 403 to roles that neither file nor review."""
+    table = at_hotel(REVIEWERS, ok=ok)
+    table.update({FD: filers, SO: filers})
+    return table
+
+
+def reviewer_post(data: Callable[[World], dict[str, Any]], changed: Callable[[World], bool], to: str) -> Post:
+    return Post(data, changed, at_hotel(REVIEWERS, ok=Redirect(to)))
+
+
+def requester_only_post(data: Callable[[World], dict[str, Any]] = lambda w: {}) -> Post:
+    """Only the requester (no column here) may: reviewers are refused by the action (409), other filers 404."""
+    return Post(data, lambda w: False, entitled(409))
+
+
+NO_POST = Post(lambda w: {}, lambda w: False, METHOD_NOT_ALLOWED)
+REQUESTS_PAGE = "/p/seaside/requests/"
+
+
+def break_glass_data(w: World) -> dict[str, Any]:
+    import zoneinfo
+
+    zone = zoneinfo.ZoneInfo(w.hotel.prop.timezone)
+    start = (timezone.now() - dt.timedelta(hours=1)).astimezone(zone)
+    return {
+        "emergency": "fire",
+        "cameras": [w.hotel.camera.pk],
+        "window_start": start.strftime("%Y-%m-%dT%H:%M"),
+        "window_end": (start + dt.timedelta(minutes=15)).strftime("%Y-%m-%dT%H:%M"),
+        "reason": "Smoke",
+    }
+
+
+POLICY_DATA = {
+    "approvals_required": "1",
+    "approver_roles": [SM],
+    "max_window_minutes": "60",
+    "grant_days": "3",
+    "view_quota": "",
+    "due_days": "",
+}
 
 
 MATRIX: dict[str, Row] = {
@@ -514,6 +629,101 @@ MATRIX: dict[str, Row] = {
         METHOD_NOT_ALLOWED,
         admin_post(lambda w: {}, lambda w: the_import(w).status == "discarded"),
     ),
+    "requests:mine": Row(prop_kwargs, at_hotel(REQUESTERS), NO_POST),
+    "requests:queue": Row(prop_kwargs, at_hotel(REVIEWERS), NO_POST),
+    "requests:new": Row(
+        prop_kwargs,
+        at_hotel(REQUESTERS),
+        Post(
+            lambda w: {
+                "request_type": "footage_view",
+                "purpose": "security_incident",
+                "legal_basis": "consent",
+                "urgency": "normal",
+                "requester_kind": "staff",
+                "save": "1",
+            },
+            lambda w: AccessRequest.objects.filter(property=w.hotel.prop).exists(),
+            at_hotel(REQUESTERS, ok=Redirect(REQUESTS_PAGE)),
+        ),
+    ),
+    "requests:detail": Row(request_kwargs(), entitled(200), NO_POST),
+    "requests:edit": Row(request_kwargs("draft"), entitled(403), Post(lambda w: {}, lambda w: False, entitled(403))),
+    "requests:submit": Row(request_kwargs("draft"), METHOD_NOT_ALLOWED, requester_only_post()),
+    "requests:withdraw": Row(request_kwargs(), METHOD_NOT_ALLOWED, requester_only_post()),
+    "requests:answer": Row(
+        request_kwargs("needs_info"), METHOD_NOT_ALLOWED, requester_only_post(lambda w: {"text": "4"})
+    ),
+    "requests:fulfil": Row(request_kwargs("approved"), METHOD_NOT_ALLOWED, requester_only_post()),
+    "requests:start_review": Row(
+        request_kwargs(),
+        METHOD_NOT_ALLOWED,
+        reviewer_post(lambda w: {}, lambda w: status_of(w, "submitted") == "in_review", REQUESTS_PAGE),
+    ),
+    "requests:approve": Row(
+        request_kwargs(),
+        METHOD_NOT_ALLOWED,
+        reviewer_post(lambda w: {}, lambda w: status_of(w, "submitted") == "approved", REQUESTS_PAGE),
+    ),
+    "requests:deny": Row(
+        request_kwargs(),
+        METHOD_NOT_ALLOWED,
+        reviewer_post(lambda w: {"deny-reason": "No"}, lambda w: status_of(w, "submitted") == "denied", REQUESTS_PAGE),
+    ),
+    "requests:ask": Row(
+        request_kwargs(),
+        METHOD_NOT_ALLOWED,
+        reviewer_post(
+            lambda w: {"ask-reason": "?"}, lambda w: status_of(w, "submitted") == "needs_info", REQUESTS_PAGE
+        ),
+    ),
+    "requests:instrument": Row(request_kwargs(), entitled(200), NO_POST),
+    "requests:form_pdf": Row(request_kwargs(), entitled(200), NO_POST),
+    "requests:decision_pdf": Row(request_kwargs("approved"), entitled(200), NO_POST),
+    "requests:grants": Row(prop_kwargs, at_hotel(REQUESTERS), NO_POST),
+    "requests:grant": Row(pk_kwargs(the_grant), entitled(200), NO_POST),
+    # Reviewers reach the grant, but only its holder may use it: refused, and the refusal audited.
+    "requests:use_grant": Row(
+        pk_kwargs(the_grant), METHOD_NOT_ALLOWED, Post(lambda w: {}, lambda w: False, entitled(403))
+    ),
+    "requests:revoke_grant": Row(
+        pk_kwargs(the_grant),
+        METHOD_NOT_ALLOWED,
+        reviewer_post(
+            lambda w: {"revoke-reason": "Done"},
+            lambda w: refreshed(the_grant(w)).revoked_at is not None,
+            REQUESTS_PAGE + "grants/",
+        ),
+    ),
+    "requests:break_glass": Row(
+        prop_kwargs,
+        at_hotel({SM}),
+        Post(
+            break_glass_data,
+            lambda w: Grant.objects.filter(break_glass=True, holder__username=f"u-{SM}").exists(),
+            at_hotel({SM}, ok=Redirect(REQUESTS_PAGE + "grants/")),
+        ),
+    ),
+    "requests:break_glass_reviews": Row(prop_kwargs, at_hotel({PO}), NO_POST),
+    "requests:review_break_glass": Row(
+        pk_kwargs(emergency_grant),
+        METHOD_NOT_ALLOWED,
+        Post(
+            lambda w: {f"{emergency_grant(w).pk}-outcome": "justified"},
+            lambda w: BreakGlassReview.objects.exists(),
+            at_hotel({PO}, ok=Redirect(REQUESTS_PAGE + "emergency/reviews/")),
+        ),
+    ),
+    "requests:policy": Row(prop_kwargs, at_hotel(REVIEWERS), NO_POST),
+    "requests:policy_edit": Row(
+        lambda w: {"code": w.hotel.prop.code, "request_type": "footage_view", "sensitivity": "public"},
+        at_hotel({PO}),
+        Post(
+            lambda w: POLICY_DATA,
+            lambda w: ApprovalPolicy.objects.exists(),
+            at_hotel({PO}, ok=Redirect(REQUESTS_PAGE + "policy/")),
+        ),
+    ),
 }
 
 
@@ -532,8 +742,13 @@ def resolver_url_names() -> set[str]:
     return names
 
 
+# /api/v1/ authenticates with bearer tokens, not sessions: its every-endpoint-for-every-role matrix, with the same
+# completeness check, is in tests/test_api.py.
+API_NAMESPACE = "api:"
+
+
 def test_every_url_is_in_the_matrix() -> None:
-    names = resolver_url_names()
+    names = {name for name in resolver_url_names() if not name.startswith(API_NAMESPACE)}
     assert "set_language" in names and "properties:floor_plan" in names  # the walk reaches nested resolvers
     assert names - MATRIX.keys() == set(), "URL patterns without a row in the permission matrix"
     assert MATRIX.keys() - names == set(), "rows for URL names that no longer exist"
@@ -579,7 +794,7 @@ def test_post(world: World, client_as: ClientFor, name: str, who: str) -> None:
     succeeded = (isinstance(expected, Redirect) and expected.to.startswith("/p/seaside/")) or (
         name == "desk:unmask" and expected == 200
     )
-    if name.startswith(("properties:", "staff:", "desk:", "imports:")):
+    if name.startswith(("properties:", "staff:", "desk:", "imports:", "requests:")):
         # Allowed roles change the object; everyone else changes nothing.
         assert post.changed(world) is succeeded, f"POST {url} as {who}: changed={post.changed(world)}"
 
@@ -600,7 +815,27 @@ OTHER_OBJECTS: list[tuple[str, str, Callable[[World], Any]]] = [
     ("staff:edit", "get", lambda w: w.other_target),
     ("staff:edit", "post", lambda w: w.other_target),
     ("staff:reset_two_factor", "post", lambda w: w.other_target),
+    ("requests:detail", "get", lambda w: other_request(w)),
+    ("requests:instrument", "get", lambda w: other_request(w)),
+    ("requests:approve", "post", lambda w: other_request(w)),
+    ("requests:deny", "post", lambda w: other_request(w)),
 ]
+
+
+def other_request(w: World) -> AccessRequest:
+    """A submitted request of the other hotel, filed by its own staff."""
+    if "other" not in w.requests:
+        data = request_actions.RequestData(
+            request_type="guest_lookup",
+            purpose="service_dispute",
+            legal_basis="contract",
+            guests=[{"kind": "booking_reference", "value": "ELSEWHERE-1"}],
+            instrument=INSTRUMENT,
+            instrument_name="order.pdf",
+        )
+        access = request_actions.create_request(w.other.prop, data, acting_user=w.other_target)
+        w.requests["other"] = request_actions.submit_request(access, acting_user=w.other_target)
+    return w.requests["other"]
 
 
 @pytest.mark.parametrize(("name", "method", "getter"), OTHER_OBJECTS, ids=[f"{n}-{m}" for n, m, _ in OTHER_OBJECTS])

@@ -9,7 +9,8 @@ from django.shortcuts import redirect
 from django.urls import reverse
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-OPEN_PATH_PREFIXES = ("/static/", "/i18n/")
+# The API authenticates with bearer tokens and ignores the session, so a half-signed-in session does not apply.
+OPEN_PATH_PREFIXES = ("/static/", "/i18n/", "/api/")
 
 
 def is_verified(user: Any) -> bool:

@@ -137,6 +137,18 @@ def _why_not(
     return ""
 
 
+def _refuse_early(grant_id: uuid.UUID | str, *, actor: User, prop: Property, kind: str) -> None:
+    """Refuse a use that cannot succeed before the caller's transaction opens: a denied entry written inside a
+    transaction that then rolls back would be lost. ``use_grant`` checks again under the lock."""
+    details: dict[str, Any] = {"kind": kind}
+    grant = Grant.objects.select_related("request").filter(pk=grant_id).first()
+    if grant is None or grant.property_id != prop.pk:
+        raise _refuse(None, prop, actor, "no_such_grant", details)
+    code = _why_not(grant, actor=actor, kind=kind, camera=None, start=None, end=None, guest_item=None)
+    if code:
+        raise _refuse(grant, prop, actor, code, details)
+
+
 # --- granted guest lookups ----------------------------------------------------------------------------------------
 
 
@@ -181,6 +193,7 @@ def _guest_rows(guests: list[Guest], grant: Grant, actor: User, prop: Property) 
 
 def granted_guest_lookup(grant_id: uuid.UUID | str, *, actor: User, prop: Property) -> list[GuestResult]:
     """Every identifier the grant covers, looked up exactly (blind index, then decrypted comparison); one use."""
+    _refuse_early(grant_id, actor=actor, prop=prop, kind="guest_lookup")
     with transaction.atomic():
         grant = use_grant(grant_id, actor=actor, prop=prop, kind="guest_lookup")
         request: AccessRequest = grant.request
@@ -221,6 +234,7 @@ class WindowRow:
 def granted_stay_window(grant_id: uuid.UUID | str, *, actor: User, prop: Property) -> list[WindowRow]:
     """Every stay of the property that overlaps the grant's stay window (arrived on or before its last day and left
     on or after its first), with its guests' fields as the purpose allows; one use, one list read."""
+    _refuse_early(grant_id, actor=actor, prop=prop, kind="stay_window")
     with transaction.atomic():
         grant = use_grant(grant_id, actor=actor, prop=prop, kind="stay_window")
         assert grant.stay_from is not None and grant.stay_until is not None
