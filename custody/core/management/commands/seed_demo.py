@@ -4,10 +4,12 @@ import base64
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.test.utils import override_settings
 from django_otp.oath import totp
 
 from custody.core.demo import PROPERTY_CODE, seed_demo
 from custody.core.demo_guests import seed_demo_guests
+from custody.core.demo_requests import seed_demo_requests
 from custody.properties.models import Property
 
 
@@ -36,6 +38,10 @@ class Command(BaseCommand):
             prop = Property.objects.get(code=PROPERTY_CODE)
             guests, stays = seed_demo_guests(prop, guests=options["guests"], stays=options["stays"])
             self.stdout.write(self.style.SUCCESS(f"Demo guests: {guests} guests, {stays} stays."))
+            # The seeded requests would e-mail the demo approvers; nobody reads those mails.
+            with override_settings(EMAIL_BACKEND="django.core.mail.backends.dummy.EmailBackend"):
+                requests = seed_demo_requests(prop)
+            self.stdout.write(self.style.SUCCESS(f"Demo access requests: {requests}."))
         if options["quiet_logins"]:
             return
         self.stdout.write("\nDemo logins (also stored in $CUSTODY_HOME/demo-logins.txt):")

@@ -1,0 +1,42 @@
+"""Demo access requests: seeded through the real actions, once, with every step in a log that verifies."""
+
+from __future__ import annotations
+
+from io import StringIO
+from typing import Any
+
+import pytest
+from django.core import mail
+from django.core.management import call_command
+
+from custody.audit.events import Action
+from custody.audit.models import AuditEntry
+from custody.audit.verify import stored_heads, stored_rows, verify
+from custody.core.demo import PROPERTY_CODE
+from custody.requests.models import AccessRequest, Grant, RequestType, Status
+
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fresh_keys")]
+
+
+@pytest.fixture(autouse=True)
+def fast_hashing(settings: Any) -> None:
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+def test_seed_demo_files_three_requests_once_and_mails_nobody() -> None:
+    out = StringIO()
+    call_command("seed_demo", "--quiet-logins", "--guests", "40", "--stays", "80", stdout=out)
+    assert "Demo access requests: 3." in out.getvalue()
+    requests = {r.request_type: r for r in AccessRequest.objects.filter(property__code=PROPERTY_CODE)}
+    assert requests[RequestType.GUEST_LOOKUP].status == Status.FULFILLED
+    assert requests[RequestType.FOOTAGE_VIEW].status == Status.SUBMITTED
+    window = requests[RequestType.STAY_WINDOW]
+    assert window.status == Status.IN_REVIEW and window.approvals_required == 2 and window.instrument_sha256
+    lookup = Grant.objects.get(request=requests[RequestType.GUEST_LOOKUP])
+    assert lookup.views_used == 1
+    assert AuditEntry.objects.filter(action=Action.GUEST_RECORD_READ, grant_ref=str(lookup.pk)).exists()
+    assert mail.outbox == []
+
+    call_command("seed_demo", "--quiet-logins", stdout=StringIO())
+    assert AccessRequest.objects.count() == 3
+    assert verify(stored_rows(), stored_heads()).ok
