@@ -631,3 +631,24 @@ def test_approvers_and_requester_are_told_by_email_without_personal_data(
     assert [m.to for m in mail.outbox] == [["officer@example.com"]]
     assert request.number in mail.outbox[0].subject
     assert "Wallet" not in mail.outbox[0].body and "proportionate" not in mail.outbox[0].body
+
+
+def test_a_guest_outside_the_grant_is_refused_and_logged(hotel: Hotel, people: People) -> None:
+    data = footage_data(
+        hotel,
+        request_type=RequestType.GUEST_LOOKUP,
+        cameras=[],
+        window_start=None,
+        window_end=None,
+        guests=[{"kind": "booking_reference", "value": "BK-1"}, {"kind": "booking_reference", "value": "BK-2"}],
+    )
+    request = actions.submit_request(
+        actions.create_request(hotel.prop, data, acting_user=people.desk), acting_user=people.desk
+    )
+    actions.approve_request(request, acting_user=people.dpo, narrowing=Narrowing(guest_items=[1]))
+    grant = Grant.objects.get(request=request)
+    grants.use_grant(grant.pk, actor=people.desk, prop=hotel.prop, kind="guest_lookup", guest_item=1)
+    with pytest.raises(grants.GrantRefused) as refused:
+        grants.use_grant(grant.pk, actor=people.desk, prop=hotel.prop, kind="guest_lookup", guest_item=0)
+    assert refused.value.code == "guest_out_of_scope"
+    assert denied_entries(grant) == ["guest_out_of_scope"]
