@@ -543,8 +543,10 @@ def find_guests(prop: Property, kind: str, value: str) -> list[Guest]:
             found.setdefault(stay.primary_guest_id, stay.primary_guest)
         return [guest for guest in found.values() if not guest.is_erased]
     wanted = name_text(value) if kind == IndexKind.NAME else value
-    candidates = _candidates(prop, kind, wanted)
-    guests = Guest.objects.not_erased().filter(property=prop, pk__in=candidates.values("guest_id"))
+    # The candidate ids first (a few rows through the blind-index index), then the guests by primary key: as a
+    # subquery, SQLite without statistics would scan every guest of the property instead.
+    ids = list(_candidates(prop, kind, wanted).values_list("guest_id", flat=True))
+    guests = Guest.objects.not_erased().filter(property=prop, pk__in=ids)
     if kind == IndexKind.ID_NUMBER:
         guests = guests.prefetch_related("documents")
     return [guest for guest in guests if _guest_matches(guest, kind, wanted)]
@@ -552,8 +554,8 @@ def find_guests(prop: Property, kind: str, value: str) -> list[Guest]:
 
 def find_stays(prop: Property, booking_reference: str) -> list[Stay]:
     """Stays of this property whose booking reference equals this one once normalized (separators, case ignored)."""
-    candidates = _candidates(prop, IndexKind.BOOKING_REFERENCE, booking_reference)
-    stays = Stay.objects.filter(property=prop, pk__in=candidates.values("stay_id")).select_related("primary_guest")
+    ids = list(_candidates(prop, IndexKind.BOOKING_REFERENCE, booking_reference).values_list("stay_id", flat=True))
+    stays = Stay.objects.filter(property=prop, pk__in=ids).select_related("primary_guest")
     found = []
     for stay in stays:
         if stay.primary_guest.is_erased:
