@@ -40,8 +40,8 @@ import hashlib
 import logging
 import time
 import uuid
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager, suppress
+from collections.abc import Callable, Sequence
+from contextlib import suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -62,6 +62,7 @@ from custody.crypto.fields import decrypt_field, encrypt_field, new_data_key, un
 from custody.guests import importer
 from custody.guests.importer import CheckResult, ImportFileError, ParsedFile, RowError
 from custody.guests.models import ImportStatus, StayImport
+from custody.guests.vault import secure_delete
 from custody.properties.models import Property
 
 logger = logging.getLogger("custody.guests.imports")
@@ -299,7 +300,7 @@ def run_commit(import_id: uuid.UUID | str, *, progress: Callable[[int, int], obj
             created = importer.write_stays(prop, result.new, acting_user=actor, progress=board.wrote)
             board.close()
             now = timezone.now()
-            with _secure_delete():
+            with secure_delete():
                 StayImport.objects.filter(pk=fresh.pk).update(
                     status=ImportStatus.COMMITTED,
                     total_rows=result.total,
@@ -526,7 +527,7 @@ def do_discard(stay_import: StayImport, *, acting_user: User | None, reason: str
             raise ImportRefused("running")
         if locked.status in (ImportStatus.COMMITTED, ImportStatus.DISCARDED):
             raise ImportRefused("state")
-        with _secure_delete():
+        with secure_delete():
             StayImport.objects.filter(pk=locked.pk).update(
                 status=ImportStatus.DISCARDED, **_purged_fields(timezone.now())
             )
@@ -544,7 +545,7 @@ def do_refuse(stay_import: StayImport, code: str, *, acting_user: User | None) -
         if locked.status not in (ImportStatus.UPLOADED, *_COMMITTABLE):
             raise ImportRefused("state")
         now = timezone.now()
-        with _secure_delete():
+        with secure_delete():
             StayImport.objects.filter(pk=locked.pk).update(
                 status=ImportStatus.FAILED, failure=code, finished_at=now, **_purged_fields(now)
             )
@@ -574,19 +575,3 @@ def purge_expired(*, now: datetime | None = None) -> int:
 def purge_expired_imports() -> int:
     """Periodic job (custody.core.worker): destroy uploads left unfinished for 24 hours."""
     return purge_expired()
-
-
-@contextmanager
-def _secure_delete() -> Iterator[None]:
-    """On SQLite, overwrite freed bytes (the destroyed upload and its key) with zeros while the block runs."""
-    if connection.vendor != "sqlite":
-        yield
-        return
-    with connection.cursor() as cursor:
-        cursor.execute("PRAGMA secure_delete")
-        previous = int(cursor.fetchone()[0])
-        cursor.execute("PRAGMA secure_delete = 1")
-        try:
-            yield
-        finally:
-            cursor.execute(f"PRAGMA secure_delete = {previous}")

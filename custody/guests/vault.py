@@ -376,7 +376,7 @@ def erase_guest(guest: Guest, *, acting_user: Actor) -> Guest:
     guest = _locked_guest(guest)
     if guest.is_erased:
         return guest
-    with _secure_delete():
+    with secure_delete():
         removed, _ = BlindIndex.objects.filter(guest=guest).delete()
         guest.wrapped_key, guest.kek_version, guest.erased_at = None, None, timezone.now()
         guest.save(update_fields=["wrapped_key", "kek_version", "erased_at", "updated_at"])
@@ -665,8 +665,9 @@ def _replace_indexes(
 
 
 @contextmanager
-def _secure_delete() -> Iterator[None]:
-    """On SQLite, overwrite freed bytes (the destroyed key, deleted indexes) with zeros while the block runs."""
+def secure_delete() -> Iterator[None]:
+    """On SQLite, overwrite freed bytes (destroyed keys, deleted indexes, discarded uploads) with zeros while the
+    block runs; PostgreSQL has no such switch (VACUUM reclaims the space)."""
     if connection.vendor != "sqlite":
         yield
         return

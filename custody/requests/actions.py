@@ -449,10 +449,7 @@ def provide_information(request: AccessRequest, text: str, *, acting_user: User)
         raise RequestError("text", _("Write the information asked for."))
     data = request_data(request)
     _check_scope(request.property, data, complete=True)
-    answer = Approval(id=uuid.uuid4(), request=request, approver=acting_user, decision=Decision.NEEDS_INFO)
-    answer.reason = sealing.seal(sealing.key_of(request), answer, "reason", _text("text", text))
-    answer.approver_roles = ["requester"]
-    answer.save(force_insert=True)
+    _note(request, acting_user, Decision.NEEDS_INFO, ["requester"], text, "text")
     request.status = Status.SUBMITTED
     request.save()
     _audit(Action.REQUEST_INFO_PROVIDED, request, acting_user)
@@ -461,6 +458,14 @@ def provide_information(request: AccessRequest, text: str, *, acting_user: User)
 
 
 # --- the reviewer's actions ---------------------------------------------------------------------------------------
+
+
+def _note(request: AccessRequest, user: User, decision: str, roles: list[str], text: str, field_name: str) -> Approval:
+    """Record one person's decision, question or answer on a request, its text sealed under the request's key."""
+    approval = Approval(id=uuid.uuid4(), request=request, approver=user, decision=decision, approver_roles=roles)
+    approval.reason = sealing.seal(sealing.key_of(request), approval, "reason", _text(field_name, text))
+    approval.save(force_insert=True)
+    return approval
 
 
 def _check_reviewer(request: AccessRequest, user: User) -> list[str]:
@@ -493,11 +498,7 @@ def ask_for_information(request: AccessRequest, question: str, *, acting_user: U
         raise TransitionRefused(_("This request is not waiting for a review."))
     if not question.strip():
         raise RequestError("reason", _("Say what information is needed."))
-    approval = Approval(
-        id=uuid.uuid4(), request=request, approver=acting_user, decision=Decision.NEEDS_INFO, approver_roles=roles
-    )
-    approval.reason = sealing.seal(sealing.key_of(request), approval, "reason", _text("reason", question))
-    approval.save(force_insert=True)
+    approval = _note(request, acting_user, Decision.NEEDS_INFO, roles, question, "reason")
     request.status = Status.NEEDS_INFO
     request.save()
     _audit(Action.REQUEST_INFO_REQUESTED, request, acting_user, approval=str(approval.pk))
@@ -513,11 +514,7 @@ def deny_request(request: AccessRequest, reason: str, *, acting_user: User) -> A
         raise TransitionRefused(_("This request is not waiting for a decision."))
     if not reason.strip():
         raise RequestError("reason", _("A denial needs a reason."))
-    approval = Approval(
-        id=uuid.uuid4(), request=request, approver=acting_user, decision=Decision.DENY, approver_roles=roles
-    )
-    approval.reason = sealing.seal(sealing.key_of(request), approval, "reason", _text("reason", reason))
-    approval.save(force_insert=True)
+    approval = _note(request, acting_user, Decision.DENY, roles, reason, "reason")
     request.status = Status.DENIED
     request.decided_at = timezone.now()
     request.save()
