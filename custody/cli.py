@@ -16,6 +16,7 @@ COMMANDS = {
     "audit": ("audit", "audit log: verify [--tree-head FILE], export [--since SEQ], head, sign"),
     "keys": ("keys", "keys: public (audit signing key), rotate [--wait], rewrap [--wait], status (key-encryption key)"),
     "import": ("import", "import stays FILE.csv --property CODE [--map H=F] [--dry-run]: PMS export"),
+    "ingest": ("ingest", "ingest PATH... [--camera CODE] [--layout frigate|pattern]: index NVR footage"),
     "api-token": ("api_token", "api-token create|list|revoke: bearer tokens for /api/v1/"),
     "check": ("check", "check the configuration (add --deploy for production checks)"),
 }

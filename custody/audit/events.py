@@ -81,6 +81,7 @@ class Action(models.TextChoices):
     POLICY_UPDATED = "policy.updated", _("Approval policy changed")
     FOOTAGE_PRESERVED = "footage.preserved", _("Footage preserved for a request")
     FOOTAGE_PRESERVATION_RELEASED = "footage.preservation.released", _("Footage preservation released")
+    FOOTAGE_INGESTED = "footage.ingested", _("Footage ingest run")
     ALERT_RAISED = "alert.raised", _("Alert raised")
     API_TOKEN_CREATED = "api.token.created", _("API token created")
     API_TOKEN_REVOKED = "api.token.revoked", _("API token revoked")
