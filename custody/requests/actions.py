@@ -33,7 +33,6 @@ from custody.guests.vault import name_text
 from custody.properties.models import Area, Property
 from custody.requests import notify, policy, sealing
 from custody.requests.models import (
-    CLOSED_STATUSES,
     FOOTAGE_TYPES,
     GRANTED_STATUSES,
     OPEN_STATUSES,
@@ -897,10 +896,6 @@ def close_expired(now: dt.datetime | None = None) -> int:
                 _release(request, None)
                 closed += 1
     return closed
-
-
-def is_closed(request: AccessRequest) -> bool:
-    return request.status in CLOSED_STATUSES
 
 
 def guest_label(item: dict[str, str]) -> str:

@@ -27,11 +27,7 @@ log = logging.getLogger(__name__)
 
 def _link(request: AccessRequest) -> str:
     base = getattr(settings, "CUSTODY_BASE_URL", "http://127.0.0.1:8000").rstrip("/")
-    try:
-        path = reverse("requests:detail", kwargs={"code": request.property.code, "pk": request.pk})
-    except Exception:  # the UI is optional for a mail
-        path = f"/p/{request.property.code}/requests/{request.pk}/"
-    return base + path
+    return base + reverse("requests:detail", kwargs={"code": request.property.code, "pk": request.pk})
 
 
 def _people_with_roles(request: AccessRequest, roles: Iterable[str]) -> list[User]:

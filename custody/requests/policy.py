@@ -15,6 +15,7 @@ from dataclasses import dataclass, replace
 
 from custody.accounts.roles import Role
 from custody.properties.models import Area, AreaClass, AreaKind, Property
+from custody.requests import rules
 from custody.requests.models import (
     AccessRequest,
     ApprovalPolicy,
@@ -36,8 +37,9 @@ SENSITIVITY_ORDER = [
 # Request types that always need two different approvers, whatever the policy rows say.
 ALWAYS_TWO = frozenset({RequestType.STAY_WINDOW})
 
-REVIEWERS: list[str] = [Role.SECURITY_MANAGER, Role.PRIVACY_OFFICER, Role.PROPERTY_MANAGER]
-FOOTAGE_REVIEWERS: list[str] = [Role.SECURITY_MANAGER, Role.PRIVACY_OFFICER, Role.PROPERTY_MANAGER]
+# Every role that may review (the same roles as the "requests.review" permission); footage reviewers are all of them.
+REVIEWERS: list[str] = list(rules.REVIEWERS)
+FOOTAGE_REVIEWERS: list[str] = REVIEWERS
 RECORD_REVIEWERS: list[str] = [Role.PRIVACY_OFFICER, Role.PROPERTY_MANAGER]
 
 
