@@ -76,6 +76,8 @@ INSTALLED_APPS = [
     "custody.footage",
     "custody.guests",
     "custody.requests",
+    "custody.retention",
+    "custody.evidence",
     "custody.api",
     "custody.audit",
 ]

@@ -13,5 +13,9 @@ urlpatterns = [
     path("p/<slug:code>/imports/", include("custody.guests.import_urls")),
     path("api/v1/", api.urls),
     path("p/<slug:code>/requests/", include("custody.requests.urls")),
+    path("p/<slug:code>/footage/", include("custody.footage.urls")),
+    path("p/<slug:code>/play/", include("custody.footage.playback_urls")),
+    path("p/<slug:code>/retention/", include("custody.retention.urls")),
+    path("p/<slug:code>/evidence/", include("custody.evidence.urls")),
     path("i18n/setlang/", set_language, name="set_language"),
 ]

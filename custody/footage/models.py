@@ -2,8 +2,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.core.validators import RegexValidator
+from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
@@ -27,8 +28,27 @@ class CameraStatus(models.TextChoices):
     RETIRED = "retired", _("Retired")
 
 
+def validate_privacy_masks(value: Any) -> None:
+    """Masks are polygons of at least three [x, y] points, each coordinate a fraction (0..1) of the frame."""
+    if not isinstance(value, list):
+        raise ValidationError(_("Privacy masks must be a list of polygons."))
+    for number, polygon in enumerate(value, start=1):
+        if not isinstance(polygon, list) or len(polygon) < 3:
+            raise ValidationError(_("Mask %(n)s needs at least three points.") % {"n": number})
+        for point in polygon:
+            if (
+                not isinstance(point, list)
+                or len(point) != 2
+                or not all(isinstance(c, (int, float)) and not isinstance(c, bool) and 0 <= c <= 1 for c in point)
+            ):
+                raise ValidationError(
+                    _("Mask %(n)s: every point is [x, y] with both between 0 and 1.") % {"n": number}
+                )
+
+
 class Camera(models.Model):
-    """A camera at a property. Placement rules live here; footage, maps and masks come with footage ingest."""
+    """A camera at a property: where it is on the floor plan, where its recordings come from, how long they are
+    kept, and the parts of its picture that are always masked."""
 
     property = models.ForeignKey(Property, on_delete=models.PROTECT, related_name="cameras")
     area = models.ForeignKey(Area, on_delete=models.PROTECT, related_name="cameras")
@@ -39,12 +59,53 @@ class Camera(models.Model):
     )
     name = models.CharField(_("name"), max_length=100)
     status = models.CharField(_("status"), max_length=16, choices=CameraStatus.choices, default=CameraStatus.ACTIVE)
+    # Position on the area's floor plan, as fractions of the plan's width and height (0..1): the camera point map.
+    position_x = models.FloatField(
+        _("position across the plan"), null=True, blank=True, validators=[MinValueValidator(0), MaxValueValidator(1)]
+    )
+    position_y = models.FloatField(
+        _("position down the plan"), null=True, blank=True, validators=[MinValueValidator(0), MaxValueValidator(1)]
+    )
+    direction = models.PositiveSmallIntegerField(
+        _("direction (degrees)"),
+        null=True,
+        blank=True,
+        validators=[MaxValueValidator(359)],
+        help_text=_("Where the camera looks on the plan: 0 is up, 90 is right."),
+    )
+    field_of_view = models.PositiveSmallIntegerField(
+        _("field of view (degrees)"), default=90, validators=[MinValueValidator(10), MaxValueValidator(360)]
+    )
+    source = models.CharField(
+        _("source"), max_length=200, blank=True, help_text=_("The recorder or stream the footage comes from.")
+    )
+    retention_days = models.PositiveIntegerField(
+        _("retention (days)"),
+        default=30,
+        validators=[MinValueValidator(1), MaxValueValidator(3650)],
+        help_text=_("Segments older than this are destroyed unless a request or a legal hold keeps them."),
+    )
+    privacy_masks = models.JSONField(
+        _("privacy masks"),
+        default=list,
+        blank=True,
+        validators=[validate_privacy_masks],
+        help_text=_("Polygons always blacked out in playback and exports."),
+    )
 
     class Meta:
         verbose_name = _("camera")
         verbose_name_plural = _("cameras")
         ordering = ["property_id", "code"]
-        constraints = [models.UniqueConstraint(fields=["property", "code"], name="unique_camera_code")]
+        constraints = [
+            models.UniqueConstraint(fields=["property", "code"], name="unique_camera_code"),
+            models.CheckConstraint(
+                condition=models.Q(retention_days__gte=1, retention_days__lte=3650), name="camera_retention_days"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(direction__isnull=True) | models.Q(direction__lte=359), name="camera_direction"
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.code} {self.name}"
@@ -89,6 +150,11 @@ class Segment(models.Model):
     sha256 = models.CharField(_("SHA-256"), max_length=64)
     note = models.CharField(_("note"), max_length=200, blank=True)
     ingested_at = models.DateTimeField(_("ingested at"), auto_now_add=True)
+    # Retention: the file is deleted, the row stays (with its hash) as the record of what existed and when it went.
+    destroyed_at = models.DateTimeField(_("destroyed at"), null=True, blank=True)
+    destruction = models.ForeignKey(
+        "retention.DestructionRecord", on_delete=models.PROTECT, null=True, blank=True, related_name="segments"
+    )
 
     objects = SegmentQuerySet.as_manager()
 
@@ -100,6 +166,7 @@ class Segment(models.Model):
             models.UniqueConstraint(fields=["camera", "start"], name="unique_segment_start"),
             models.UniqueConstraint(fields=["camera", "sha256"], name="unique_segment_sha256"),
         ]
+        indexes = [models.Index(fields=["camera", "destroyed_at", "start"], name="footage_segment_live")]
 
     def __str__(self) -> str:
         return f"{self.camera_id} {self.start.isoformat()}"
@@ -135,6 +202,43 @@ class QuarantinedFile(models.Model):
 
     def __str__(self) -> str:
         return f"{self.path} ({self.reason_code})"
+
+
+class IngestLayout(models.TextChoices):
+    FRIGATE = "frigate", _("Frigate (recordings/YYYY-MM-DD/HH/<camera>/MM.SS.mp4, UTC)")
+    PATTERN = "pattern", _("Pattern (strftime-style)")
+
+
+class WatchedFolder(models.Model):
+    """A recorder's folder the worker indexes on a schedule (``custody ingest`` in watch mode)."""
+
+    property = models.ForeignKey(Property, on_delete=models.PROTECT, related_name="watched_folders")
+    path = models.CharField(_("folder"), max_length=1024)
+    layout = models.CharField(_("layout"), max_length=16, choices=IngestLayout.choices, default=IngestLayout.FRIGATE)
+    pattern = models.CharField(_("pattern"), max_length=300, blank=True)
+    camera = models.ForeignKey(
+        Camera, on_delete=models.PROTECT, null=True, blank=True, related_name="+", verbose_name=_("camera")
+    )
+    timezone = models.CharField(_("time zone of file names"), max_length=64, default="UTC")
+    enabled = models.BooleanField(_("enabled"), default=True)
+    every_minutes = models.PositiveIntegerField(
+        _("scan every (minutes)"), default=5, validators=[MinValueValidator(1), MaxValueValidator(1440)]
+    )
+    last_scan_at = models.DateTimeField(_("last scan"), null=True, blank=True)
+    last_result = models.JSONField(default=dict, blank=True)  # counts of the last scan: added, skipped, quarantined
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("watched folder")
+        verbose_name_plural = _("watched folders")
+        ordering = ["property_id", "path"]
+        constraints = [models.UniqueConstraint(fields=["property", "path"], name="unique_watched_folder")]
+
+    def __str__(self) -> str:
+        return self.path
 
 
 class RecordingGap:

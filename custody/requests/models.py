@@ -365,6 +365,8 @@ class Preservation(models.Model):
 class AlertKind(models.TextChoices):
     BREAK_GLASS = "break_glass", _("Emergency grant opened")
     OVERDUE = "overdue", _("Request overdue")
+    DISK_LOW = "disk_low", _("Footage storage nearly full")
+    EXPORT_FAILED = "export_failed", _("Footage export failed")
 
 
 class Alert(models.Model):

@@ -1,0 +1,9 @@
+from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
+
+
+class EvidenceConfig(AppConfig):
+    name = "custody.evidence"
+    label = "evidence"
+    verbose_name = _("Exports and evidence packages")
+

@@ -1,0 +1,9 @@
+from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
+
+
+class RetentionConfig(AppConfig):
+    name = "custody.retention"
+    label = "retention"
+    verbose_name = _("Retention, legal holds and backups")
+
