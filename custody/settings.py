@@ -16,6 +16,9 @@ Environment:
                                 under CUSTODY_HOME/keys (0600)
   CUSTODY_AUDIT_ANCHOR_FILE     append every signed tree head to this file too (keep it off the database host)
   CUSTODY_AUDIT_TREE_HEAD_MINUTES  how often the worker signs a tree head (default 5)
+  CUSTODY_FOOTAGE_MIN_FREE_PERCENT  below this much free space on footage storage, retention destroys the oldest
+                                unheld footage early and raises an alert (default 5; held footage is never destroyed)
+  CUSTODY_EVIDENCE_LINK_HOURS   how long a single-use evidence package download link stays valid (default 24)
 """
 
 from __future__ import annotations
@@ -52,6 +55,10 @@ try:
     CUSTODY_AUDIT_TREE_HEAD_MINUTES = envparse.parse_int(
         _env, "CUSTODY_AUDIT_TREE_HEAD_MINUTES", 5, minimum=1, maximum=24 * 60
     )
+    CUSTODY_FOOTAGE_MIN_FREE_PERCENT = envparse.parse_int(
+        _env, "CUSTODY_FOOTAGE_MIN_FREE_PERCENT", 5, minimum=0, maximum=50
+    )
+    CUSTODY_EVIDENCE_LINK_HOURS = envparse.parse_int(_env, "CUSTODY_EVIDENCE_LINK_HOURS", 24, minimum=1, maximum=7 * 24)
 except envparse.ConfigError as exc:
     raise ImproperlyConfigured(str(exc)) from None
 

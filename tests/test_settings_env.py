@@ -101,6 +101,8 @@ def _custody(args: list[str], env_overrides: dict[str, str], home: Path) -> subp
         ("CUSTODY_ALLOWED_HOSTS", "*", "CUSTODY_ALLOWED_HOSTS may not contain '*'"),
         ("CUSTODY_SECRET_KEY", "tooshort", "CUSTODY_SECRET_KEY is too weak"),
         ("CUSTODY_SESSION_IDLE_MINUTES", "-5", "CUSTODY_SESSION_IDLE_MINUTES=-5 is out of range"),
+        ("CUSTODY_FOOTAGE_MIN_FREE_PERCENT", "90", "CUSTODY_FOOTAGE_MIN_FREE_PERCENT=90 is out of range"),
+        ("CUSTODY_EVIDENCE_LINK_HOURS", "soon", "CUSTODY_EVIDENCE_LINK_HOURS='soon' is not a whole number"),
     ],
 )
 def test_bad_environment_stops_startup_with_clear_message(

@@ -90,7 +90,7 @@ class Camera(models.Model):
         default=list,
         blank=True,
         validators=[validate_privacy_masks],
-        help_text=_("Polygons always blacked out in playback and exports."),
+        help_text=_("Polygons always blacked out in exports and covered in the player."),
     )
 
     class Meta:
