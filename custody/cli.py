@@ -17,6 +17,8 @@ COMMANDS = {
     "keys": ("keys", "keys: public (audit signing key), rotate [--wait], rewrap [--wait], status (key-encryption key)"),
     "import": ("import", "import stays FILE.csv --property CODE [--map H=F] [--dry-run]: PMS export"),
     "ingest": ("ingest", "ingest PATH... [--camera CODE] [--layout frigate|pattern]: index NVR footage"),
+    "evidence": ("evidence", "evidence verify PACKAGE.zip [--public-key FILE]: check an evidence package offline"),
+    "retention": ("retention", "retention run [--property CODE] [--dry-run] | holds: footage retention, legal holds"),
     "api-token": ("api_token", "api-token create|list|revoke: bearer tokens for /api/v1/"),
     "check": ("check", "check the configuration (add --deploy for production checks)"),
 }

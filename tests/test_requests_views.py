@@ -592,7 +592,11 @@ def test_narrowing_cameras_window_days_and_quota(hotel: Hotel, people: People) -
     assert grant.view_quota == 3 and grant.valid_until - grant.valid_from == dt.timedelta(days=2)
     page = client_for(people.officer).get(url("grant", hotel, pk=grant.pk))
     assert "CAM-2" in text(page) and "CAM-1" not in text(page)
-    assert "comes with the footage module" in text(page)
+    # The holder plays the footage from the grant (a view grant: no export); a reviewer sees neither button.
+    assert "Play the footage" in text(page) and "Export an evidence package" not in text(page)
+    play = reverse("playback:timeline", kwargs={"code": hotel.prop.code, "grant_pk": grant.pk})
+    assert play in page.content.decode()
+    assert play not in client.get(url("grant", hotel, pk=grant.pk)).content.decode()
 
 
 # --- who sees a request ---------------------------------------------------------------------------------------------

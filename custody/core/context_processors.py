@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from django.http import HttpRequest
@@ -9,16 +10,39 @@ from django.utils.translation import gettext_lazy as _
 from custody.access import properties_for_user
 from custody.accounts.roles import Role
 
-# (permission, url name, label): the navigation a user sees at the current property.
+
+@dataclass(frozen=True)
+class NavItem:
+    label: Any
+    pages: tuple[tuple[str, str], ...]  # (permission, url name): the link goes to the first one the user may see
+    section: str = ""  # a path under /p/<code>/ whose pages all mark the item current; default: the page itself
+
+
+def nav(label: Any, permission: str, url_name: str, section: str = "") -> NavItem:
+    return NavItem(label, ((permission, url_name),), section)
+
+
+# The navigation a user sees at the current property.
 NAVIGATION = [
-    ("properties.view_property", "core:home", _("Home")),
-    ("guests.front_desk", "desk:today", _("Front desk")),
-    ("properties.manage_structure", "properties:floor_list", _("Floors")),
-    ("properties.manage_structure", "properties:area_list", _("Areas")),
-    ("properties.manage_structure", "properties:room_list", _("Rooms")),
-    ("accounts.manage_staff", "staff:list", _("Staff")),
-    ("audit.view_log", "audit:log", _("Audit log")),
-    ("properties.manage_structure", "properties:property_edit", _("Settings")),
+    nav(_("Home"), "properties.view_property", "core:home"),
+    nav(_("Front desk"), "guests.front_desk", "desk:today"),
+    nav(_("Floors"), "properties.manage_structure", "properties:floor_list"),
+    nav(_("Areas"), "properties.manage_structure", "properties:area_list"),
+    nav(_("Rooms"), "properties.manage_structure", "properties:room_list"),
+    nav(_("Staff"), "accounts.manage_staff", "staff:list"),
+    nav(_("Cameras"), "footage.view_cameras", "footage:camera_list", section="footage/"),
+    nav(_("Exports"), "evidence.view_exports", "evidence:list", section="evidence/"),
+    NavItem(
+        _("Retention"),
+        (
+            ("retention.view_holds", "retention:holds"),
+            ("retention.view_destruction", "retention:records"),
+            ("retention.view_backups", "retention:backups"),
+        ),
+        section="retention/",
+    ),
+    nav(_("Audit log"), "audit.view_log", "audit:log"),
+    nav(_("Settings"), "properties.manage_structure", "properties:property_edit"),
 ]
 
 
@@ -29,10 +53,16 @@ def custody(request: HttpRequest) -> dict[str, Any]:
         return {"current_property": None, "my_properties": [], "my_roles": [], "navigation": []}
     navigation = []
     if current is not None:
-        for permission, url_name, label in NAVIGATION:
-            if user.has_perm(permission, current):
-                url = reverse(url_name, kwargs={"code": current.code})
-                navigation.append({"url": url, "label": label, "active": request.path == url})
+        for item in NAVIGATION:
+            allowed = [url_name for permission, url_name in item.pages if user.has_perm(permission, current)]
+            if not allowed:
+                continue
+            url = reverse(allowed[0], kwargs={"code": current.code})
+            if item.section:
+                active = request.path.startswith(f"/p/{current.code}/{item.section}")
+            else:
+                active = request.path == url
+            navigation.append({"url": url, "label": item.label, "active": active})
     return {
         "current_property": current,
         "my_properties": properties_for_user(user),

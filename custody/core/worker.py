@@ -25,8 +25,12 @@ from django_tasks_db.management.commands.db_worker import Worker
 from custody.audit import tasks as audit_tasks
 from custody.core import tasks
 from custody.core.models import ScheduledRun, WorkerHeartbeat
+from custody.evidence import tasks as evidence_tasks
+from custody.footage import playback as footage_playback
+from custody.footage import watch as footage_watch
 from custody.guests import imports
 from custody.requests import tasks as request_tasks
+from custody.retention import tasks as retention_tasks
 
 logger = logging.getLogger("custody.worker")
 
@@ -39,13 +43,20 @@ class PeriodicJob:
 
 
 PERIODIC_JOBS: list[PeriodicJob] = [
-    PeriodicJob("audit.sign_tree_head", timedelta(minutes=settings.CUSTODY_AUDIT_TREE_HEAD_MINUTES),
-                audit_tasks.sign_tree_head.enqueue),
+    PeriodicJob(
+        "audit.sign_tree_head",
+        timedelta(minutes=settings.CUSTODY_AUDIT_TREE_HEAD_MINUTES),
+        audit_tasks.sign_tree_head.enqueue,
+    ),
     PeriodicJob("audit.verify", timedelta(hours=1), audit_tasks.verify_audit_log.enqueue),
     PeriodicJob("core.clear_expired_sessions", timedelta(hours=1), tasks.clear_expired_sessions.enqueue),
     PeriodicJob("core.prune_worker_heartbeats", timedelta(days=1), tasks.prune_worker_heartbeats.enqueue),
     PeriodicJob("guests.purge_expired_imports", timedelta(hours=1), imports.purge_expired_imports.enqueue),
     PeriodicJob("requests.close_expired", timedelta(minutes=15), request_tasks.close_expired_requests.enqueue),
+    PeriodicJob("footage.scan_watched_folders", timedelta(minutes=1), footage_watch.scan_watched_folders.enqueue),
+    PeriodicJob("evidence.resume_stale_exports", timedelta(minutes=1), evidence_tasks.resume_stale_exports.enqueue),
+    PeriodicJob("footage.purge_playback_cache", timedelta(minutes=10), footage_playback.purge_playback_cache.enqueue),
+    PeriodicJob("retention.run_footage", timedelta(days=1), retention_tasks.run_retention.enqueue),
 ]
 
 

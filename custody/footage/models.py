@@ -41,9 +41,7 @@ def validate_privacy_masks(value: Any) -> None:
                 or len(point) != 2
                 or not all(isinstance(c, (int, float)) and not isinstance(c, bool) and 0 <= c <= 1 for c in point)
             ):
-                raise ValidationError(
-                    _("Mask %(n)s: every point is [x, y] with both between 0 and 1.") % {"n": number}
-                )
+                raise ValidationError(_("Mask %(n)s: every point is [x, y] with both between 0 and 1.") % {"n": number})
 
 
 class Camera(models.Model):

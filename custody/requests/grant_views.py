@@ -150,6 +150,11 @@ def grant_page(
         "is_guest_lookup": kind in GUEST_TYPES,
         "is_stay_window": kind == RequestType.STAY_WINDOW,
         "can_use": grant.holder_id == request.user.pk and state[0] == "active" and not access.is_footage,
+        "can_play": grant.holder_id == request.user.pk and state[0] == "active" and access.is_footage,
+        "can_export": grant.holder_id == request.user.pk
+        and state[0] == "active"
+        and kind == RequestType.FOOTAGE_EXPORT,
+        "exports": list(grant.exports.order_by("-created_at")[:10]) if access.is_footage else [],
         "can_revoke": reading.is_reviewer(request.user, grant.property) and state[0] not in ("revoked", "ended"),
         "revoke_form": revoke_form or ReasonForm(prefix="revoke", label=_("Reason for revoking")),
         "refusal": refusal,
@@ -170,12 +175,11 @@ def grant_detail(request: AuthedRequest, prop: Property, pk: uuid.UUID) -> HttpR
 @requests_view(FILE, REVIEW)
 def use(request: AuthedRequest, prop: Property, pk: uuid.UUID) -> HttpResponse:
     """One use of the grant: the approved guests looked up, or the stays in the approved window, with only the
-    fields the purpose needs. Footage playback comes with the footage module."""
+    fields the purpose needs. Footage is played from its timeline page, where each playback counts as a use."""
     grant = reading.get_grant_for_user(prop, request.user, pk)
     access = grant.request
     if access.is_footage:
-        messages.info(request, _("Footage playback comes with the footage module; no use was counted."))
-        return redirect("requests:grant", code=prop.code, pk=grant.pk)
+        return redirect("playback:timeline", code=prop.code, grant_pk=grant.pk)
     try:
         if access.request_type == RequestType.STAY_WINDOW:
             rows = grants.granted_stay_window(grant.pk, actor=request.user, prop=prop)

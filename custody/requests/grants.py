@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -62,25 +63,22 @@ def use_grant(
     prop: Property,
     kind: str,
     camera: Camera | None = None,
+    cameras: Sequence[Camera] = (),
     start: dt.datetime | None = None,
     end: dt.datetime | None = None,
     guest_item: int | None = None,
 ) -> Grant:
     """Check and count one use of a grant inside the caller's transaction; GrantRefused (after a committed denied
-    entry) when it does not allow it. ``kind``: "footage_view", "footage_export", "guest_lookup", "stay_window"."""
-    details: dict[str, Any] = {"kind": kind}
-    if camera is not None:
-        details["camera"] = camera.code
-    if start is not None and end is not None:
-        details |= {"start": start.isoformat(), "end": end.isoformat()}
-    if guest_item is not None:
-        details["guest_item"] = guest_item
+    entry) when it does not allow it. ``kind``: "footage_view", "footage_export", "guest_lookup", "stay_window".
+    Footage uses name the camera, or several ``cameras`` used at once (one export of several cameras is one use)."""
+    all_cameras = [camera] if camera is not None else list(cameras)
+    details = _use_details(kind, all_cameras, start, end, guest_item)
     grant = (
         Grant.objects.select_for_update(of=("self",)).select_related("request", "property").filter(pk=grant_id).first()
     )
     if grant is None or grant.property_id != prop.pk:
         raise _refuse(None, prop, actor, "no_such_grant", details)
-    code = _why_not(grant, actor=actor, kind=kind, camera=camera, start=start, end=end, guest_item=guest_item)
+    code = refusal_code(grant, actor=actor, kind=kind, cameras=all_cameras, start=start, end=end, guest_item=guest_item)
     if code:
         raise _refuse(grant, prop, actor, code, details)
     Grant.objects.filter(pk=grant.pk).update(views_used=grant.views_used + 1)
@@ -98,16 +96,61 @@ def use_grant(
     return grant
 
 
-def _why_not(
+def check_use(
+    grant_id: uuid.UUID | str,
+    *,
+    actor: User,
+    prop: Property,
+    kind: str,
+    cameras: Sequence[Camera] = (),
+    start: dt.datetime | None = None,
+    end: dt.datetime | None = None,
+) -> Grant:
+    """The same checks as ``use_grant``, counting nothing and locking nothing: call it BEFORE the caller's
+    transaction opens, so that a refusal's denied entry is committed (one written inside a transaction that then
+    rolls back would be lost). ``use_grant`` checks again under the lock. For footage kinds without ``cameras``
+    (a page listing what the grant allows) the camera and window are not checked."""
+    details = _use_details(kind, list(cameras), start, end, None)
+    grant = Grant.objects.select_related("request", "property").filter(pk=grant_id).first()
+    if grant is None or grant.property_id != prop.pk:
+        raise _refuse(None, prop, actor, "no_such_grant", details)
+    code = refusal_code(
+        grant, actor=actor, kind=kind, cameras=list(cameras), start=start, end=end, guest_item=None, scope=bool(cameras)
+    )
+    if code:
+        raise _refuse(grant, prop, actor, code, details)
+    return grant
+
+
+def _use_details(
+    kind: str, cameras: list[Camera], start: dt.datetime | None, end: dt.datetime | None, guest_item: int | None
+) -> dict[str, Any]:
+    details: dict[str, Any] = {"kind": kind}
+    if len(cameras) == 1:
+        details["camera"] = cameras[0].code
+    elif cameras:
+        details["cameras"] = [c.code for c in cameras]
+    if start is not None and end is not None:
+        details |= {"start": start.isoformat(), "end": end.isoformat()}
+    if guest_item is not None:
+        details["guest_item"] = guest_item
+    return details
+
+
+def refusal_code(
     grant: Grant,
     *,
     actor: User,
     kind: str,
-    camera: Camera | None,
-    start: dt.datetime | None,
-    end: dt.datetime | None,
-    guest_item: int | None,
+    cameras: Sequence[Camera] = (),
+    start: dt.datetime | None = None,
+    end: dt.datetime | None = None,
+    guest_item: int | None = None,
+    scope: bool = True,
+    quota: bool = True,
 ) -> str:
+    """Why the grant does not allow this use (a reason code), or "" when it does. ``scope=False`` skips the camera and
+    window checks; ``quota=False`` skips the use quota (a playback session already counted its use)."""
     now = timezone.now()
     if grant.holder_id != actor.pk:
         return "not_the_holder"
@@ -115,7 +158,7 @@ def _why_not(
         return "revoked"
     if now < grant.valid_from or now >= grant.valid_until or grant.expired_at is not None:
         return "expired"
-    if grant.view_quota is not None and grant.views_used >= grant.view_quota:
+    if quota and grant.view_quota is not None and grant.views_used >= grant.view_quota:
         return "quota_used"
     request_type = grant.request.request_type
     allowed_kinds: set[str] = {
@@ -125,8 +168,9 @@ def _why_not(
     }.get(RequestType(request_type), {"guest_lookup"})
     if kind not in allowed_kinds:
         return "wrong_kind"
-    if kind.startswith("footage"):
-        if camera is None or not grant.cameras.filter(pk=camera.pk).exists():
+    if kind.startswith("footage") and scope:
+        granted = set(grant.cameras.values_list("pk", flat=True))
+        if not cameras or any(camera.pk not in granted for camera in cameras):
             return "camera_out_of_scope"
         if start is None or end is None or grant.window_start is None or grant.window_end is None:
             return "window_out_of_scope"
@@ -135,18 +179,6 @@ def _why_not(
     if kind == "guest_lookup" and guest_item is not None and guest_item not in grant.guest_items:
         return "guest_out_of_scope"
     return ""
-
-
-def _refuse_early(grant_id: uuid.UUID | str, *, actor: User, prop: Property, kind: str) -> None:
-    """Refuse a use that cannot succeed before the caller's transaction opens: a denied entry written inside a
-    transaction that then rolls back would be lost. ``use_grant`` checks again under the lock."""
-    details: dict[str, Any] = {"kind": kind}
-    grant = Grant.objects.select_related("request").filter(pk=grant_id).first()
-    if grant is None or grant.property_id != prop.pk:
-        raise _refuse(None, prop, actor, "no_such_grant", details)
-    code = _why_not(grant, actor=actor, kind=kind, camera=None, start=None, end=None, guest_item=None)
-    if code:
-        raise _refuse(grant, prop, actor, code, details)
 
 
 # --- granted guest lookups ----------------------------------------------------------------------------------------
@@ -193,7 +225,7 @@ def _guest_rows(guests: list[Guest], grant: Grant, actor: User, prop: Property) 
 
 def granted_guest_lookup(grant_id: uuid.UUID | str, *, actor: User, prop: Property) -> list[GuestResult]:
     """Every identifier the grant covers, looked up exactly (blind index, then decrypted comparison); one use."""
-    _refuse_early(grant_id, actor=actor, prop=prop, kind="guest_lookup")
+    check_use(grant_id, actor=actor, prop=prop, kind="guest_lookup")
     with transaction.atomic():
         grant = use_grant(grant_id, actor=actor, prop=prop, kind="guest_lookup")
         request: AccessRequest = grant.request
@@ -234,7 +266,7 @@ class WindowRow:
 def granted_stay_window(grant_id: uuid.UUID | str, *, actor: User, prop: Property) -> list[WindowRow]:
     """Every stay of the property that overlaps the grant's stay window (arrived on or before its last day and left
     on or after its first), with its guests' fields as the purpose allows; one use, one list read."""
-    _refuse_early(grant_id, actor=actor, prop=prop, kind="stay_window")
+    check_use(grant_id, actor=actor, prop=prop, kind="stay_window")
     with transaction.atomic():
         grant = use_grant(grant_id, actor=actor, prop=prop, kind="stay_window")
         assert grant.stay_from is not None and grant.stay_until is not None
