@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 from django.test import Client
+from django.utils import translation
 from django_otp.oath import totp
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
@@ -157,6 +158,14 @@ def fresh_totp_code(user: User) -> str:
     """The current code, usable even when this time step was already used (django-otp refuses replays)."""
     TOTPDevice.objects.filter(user=user, confirmed=True).update(last_t=-1)
     return current_code(user)
+
+
+@pytest.fixture(autouse=True)
+def _default_language_after_each_test() -> Iterator[None]:
+    """A request in Chinese leaves Chinese active in the thread (LocaleMiddleware activates, nothing deactivates);
+    the next test must not inherit it."""
+    yield
+    translation.deactivate()
 
 
 @pytest.fixture(autouse=True, scope="session")

@@ -43,8 +43,15 @@ def page(live_server: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(
             executable_path=CHROMIUM,
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                  "--disable-sync", "--no-first-run", "--disable-quic"],
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--no-first-run",
+                "--disable-quic",
+            ],
         )
         context = browser.new_context(viewport={"width": 1280, "height": 860}, locale="en-GB")
         page = context.new_page()
@@ -73,7 +80,7 @@ def _sign_in(page: Any, username: str, password: str, totp_secret: str | None) -
 
 
 def test_manager_signs_in_switches_to_chinese_and_takes_screenshots(page: Any) -> None:
-    logins = {login.username: login for login in seed_demo()}
+    logins = {login.username: login for login in seed_demo(footage=False)}
     manager = logins["manager"]
     _sign_in(page, manager.username, manager.password, manager.totp_secret)
 
@@ -86,8 +93,10 @@ def test_manager_signs_in_switches_to_chinese_and_takes_screenshots(page: Any) -
     page.wait_for_url("**/floors/")
     assert page.locator("img.plan").count() == 3
     # Each floor plan image really loads (served through the permission-checked view).
-    assert page.evaluate("Array.from(document.images).filter(i => i.classList.contains('plan'))"
-                         ".every(i => i.complete && i.naturalWidth > 0)")
+    assert page.evaluate(
+        "Array.from(document.images).filter(i => i.classList.contains('plan'))"
+        ".every(i => i.complete && i.naturalWidth > 0)"
+    )
     page.screenshot(path=str(OUTPUT / "floors-en.png"), full_page=True)
 
     page.select_option("#language-switch", "zh-hans")  # submits through custody.js
@@ -104,7 +113,7 @@ def test_manager_signs_in_switches_to_chinese_and_takes_screenshots(page: Any) -
 
 
 def test_front_desk_sees_no_management_pages_on_a_phone(page: Any) -> None:
-    logins = {login.username: login for login in seed_demo()}
+    logins = {login.username: login for login in seed_demo(footage=False)}
     desk = logins["frontdesk"]
     page.set_viewport_size({"width": 390, "height": 844})
     _sign_in(page, desk.username, desk.password, None)
@@ -118,7 +127,7 @@ def test_front_desk_sees_no_management_pages_on_a_phone(page: Any) -> None:
 
 
 def test_auditor_reads_the_log_and_an_inclusion_proof(page: Any) -> None:
-    logins = {login.username: login for login in seed_demo()}
+    logins = {login.username: login for login in seed_demo(footage=False)}
     auditor = logins["auditor"]
     _sign_in(page, auditor.username, auditor.password, None)
     page.locator(".mainnav").get_by_role("link", name="Audit log", exact=True).click()
@@ -139,7 +148,7 @@ def test_front_desk_checks_a_guest_in_and_sees_only_the_minimum(page: Any) -> No
 
     from django.utils import timezone
 
-    logins = {login.username: login for login in seed_demo()}
+    logins = {login.username: login for login in seed_demo(footage=False)}
     desk = logins["frontdesk"]
     _sign_in(page, desk.username, desk.password, None)
     page.goto(page.base_url + "/p/harbour-view/desk/check-in/")

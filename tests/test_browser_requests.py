@@ -109,7 +109,7 @@ def seed_guests() -> None:
 
 
 def test_a_guest_lookup_from_application_to_approval_to_the_granted_lookup(browser: Any) -> None:
-    logins = {login.username: login for login in seed_demo()}
+    logins = {login.username: login for login in seed_demo(footage=False)}
     seed_guests()
     base = browser.base_url
 

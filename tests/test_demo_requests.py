@@ -13,6 +13,7 @@ from custody.audit.events import Action
 from custody.audit.models import AuditEntry
 from custody.audit.verify import stored_heads, stored_rows, verify
 from custody.core.demo import PROPERTY_CODE
+from custody.footage.models import Segment
 from custody.requests.models import AccessRequest, Grant, RequestType, Status
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fresh_keys")]
@@ -23,13 +24,18 @@ def fast_hashing(settings: Any) -> None:
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
-def test_seed_demo_files_three_requests_once_and_mails_nobody() -> None:
+def test_seed_demo_files_four_requests_once_and_mails_nobody() -> None:
     out = StringIO()
     call_command("seed_demo", "--quiet-logins", "--guests", "40", "--stays", "80", stdout=out)
-    assert "Demo access requests: 3." in out.getvalue()
+    assert "Demo access requests: 4." in out.getvalue()
     requests = {r.request_type: r for r in AccessRequest.objects.filter(property__code=PROPERTY_CODE)}
     assert requests[RequestType.GUEST_LOOKUP].status == Status.FULFILLED
     assert requests[RequestType.FOOTAGE_VIEW].status == Status.SUBMITTED
+    assert requests[RequestType.FOOTAGE_EXPORT].status == Status.FULFILLED  # details: tests/test_demo_footage.py
+    # The footage request waiting for review asks for the window the demo cameras recorded.
+    view = requests[RequestType.FOOTAGE_VIEW]
+    recorded = Segment.objects.filter(camera__in=view.cameras.all())
+    assert view.window_start <= min(s.start for s in recorded) and view.window_end >= max(s.end for s in recorded)
     window = requests[RequestType.STAY_WINDOW]
     assert window.status == Status.IN_REVIEW and window.approvals_required == 2 and window.instrument_sha256
     lookup = Grant.objects.get(request=requests[RequestType.GUEST_LOOKUP])
@@ -38,5 +44,5 @@ def test_seed_demo_files_three_requests_once_and_mails_nobody() -> None:
     assert mail.outbox == []
 
     call_command("seed_demo", "--quiet-logins", stdout=StringIO())
-    assert AccessRequest.objects.count() == 3
+    assert AccessRequest.objects.count() == 4
     assert verify(stored_rows(), stored_heads()).ok

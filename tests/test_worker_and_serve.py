@@ -97,15 +97,21 @@ def _heartbeats(home: Path) -> int:
 @pytest.fixture
 def migrated_home(tmp_path: Path) -> Path:
     subprocess.run(_cli("migrate", "-v", "0"), env=_env(tmp_path), check=True, timeout=180)
-    subprocess.run(_cli("seed-demo", "--quiet-logins"), env=_env(tmp_path), check=True, timeout=180)
+    subprocess.run(_cli("seed-demo", "--quiet-logins", "--no-footage"), env=_env(tmp_path), check=True, timeout=180)
     return tmp_path
 
 
 def test_serve_answers_on_loopback_with_in_process_worker_and_stops(migrated_home: Path) -> None:
     port = _free_port()
-    proc = subprocess.Popen(_cli("serve", "--port", str(port)), env=_env(migrated_home),
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen(
+        _cli("serve", "--port", str(port)),
+        env=_env(migrated_home),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     try:
+
         def login_page_ok() -> bool:
             try:
                 with urllib.request.urlopen(f"http://127.0.0.1:{port}/accounts/login/", timeout=2) as response:
@@ -124,8 +130,13 @@ def test_serve_answers_on_loopback_with_in_process_worker_and_stops(migrated_hom
 
 
 def test_worker_command_stops_on_sigterm(migrated_home: Path) -> None:
-    proc = subprocess.Popen(_cli("worker", "--interval", "0.2"), env=_env(migrated_home),
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen(
+        _cli("worker", "--interval", "0.2"),
+        env=_env(migrated_home),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     try:
         assert _wait_for(lambda: _heartbeats(migrated_home) >= 1, 30), "the worker never checked in"
     finally:
@@ -136,8 +147,9 @@ def test_worker_command_stops_on_sigterm(migrated_home: Path) -> None:
 
 
 def test_serve_refuses_bad_port(tmp_path: Path) -> None:
-    result = subprocess.run(_cli("serve", "--port", "http"), env=_env(tmp_path), capture_output=True, text=True,
-                            timeout=60)
+    result = subprocess.run(
+        _cli("serve", "--port", "http"), env=_env(tmp_path), capture_output=True, text=True, timeout=60
+    )
     assert result.returncode != 0
     assert "--port 'http' is not a number" in result.stderr
 
@@ -145,8 +157,13 @@ def test_serve_refuses_bad_port(tmp_path: Path) -> None:
 def test_serve_behind_a_trusted_proxy_believes_forwarded_https(migrated_home: Path) -> None:
     port = _free_port()
     env = {**_env(migrated_home), "CUSTODY_HTTPS": "1", "CUSTODY_BEHIND_PROXY": "1"}
-    proc = subprocess.Popen(_cli("serve", "--port", str(port), "--no-worker", "--trusted-proxy", "127.0.0.1"),
-                            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen(
+        _cli("serve", "--port", str(port), "--no-worker", "--trusted-proxy", "127.0.0.1"),
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
 
     def fetch(forwarded: bool) -> int | None:
         request = urllib.request.Request(f"http://127.0.0.1:{port}/accounts/login/")

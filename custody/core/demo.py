@@ -16,6 +16,7 @@ from custody.accounts.actions import do_issue_recovery_codes
 from custody.accounts.models import RoleAssignment, User
 from custody.accounts.roles import TWO_FACTOR_ROLES, Role
 from custody.audit.log import sign_tree_head
+from custody.core.demo_footage import seed_demo_footage
 from custody.footage.models import Camera
 from custody.properties.models import Area, AreaClass, AreaKind, Floor, Jurisdiction, Property, Room, RoomType
 
@@ -101,24 +102,39 @@ def floor_plan_svg(level: int, name: str, rooms: list[str], areas: list[str]) ->
     half = (len(spaces) + 1) // 2
     rows = [spaces[:half], spaces[half:]]
     width = max(sum(w + 4 for _, w, *_ in row) for row in rows) + 36
-    parts = [f'<rect x="0" y="0" width="{width}" height="300" fill="#ffffff"/>',
-             f'<rect x="20" y="120" width="{width - 40}" height="60" fill="#f8fafc" stroke="#94a3b8"/>',
-             f'<text x="{width // 2}" y="155" text-anchor="middle" font-size="13" fill="#475569">'
-             f"{name} (level {level})</text>"]
+    parts = [
+        f'<rect x="0" y="0" width="{width}" height="300" fill="#ffffff"/>',
+        f'<rect x="20" y="120" width="{width - 40}" height="60" fill="#f8fafc" stroke="#94a3b8"/>',
+        f'<text x="{width // 2}" y="155" text-anchor="middle" font-size="13" fill="#475569">'
+        f"{name} (level {level})</text>",
+    ]
     for y, row in ((20, rows[0]), (190, rows[1])):
         x = 20
         for label, cell_width, fill, stroke, size in row:
-            parts.append(f'<rect x="{x}" y="{y}" width="{cell_width}" height="90" fill="{fill}" stroke="{stroke}"/>'
-                         f'<text x="{x + cell_width // 2}" y="{y + 50}" text-anchor="middle" font-size="{size}">'
-                         f"{label}</text>")
+            parts.append(
+                f'<rect x="{x}" y="{y}" width="{cell_width}" height="90" fill="{fill}" stroke="{stroke}"/>'
+                f'<text x="{x + cell_width // 2}" y="{y + 50}" text-anchor="middle" font-size="{size}">'
+                f"{label}</text>"
+            )
             x += cell_width + 4
-    svg = (f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} 300" font-family="sans-serif">'
-           f'{"".join(parts)}</svg>')
+    svg = (
+        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} 300" font-family="sans-serif">'
+        f"{''.join(parts)}</svg>"
+    )
     return svg.encode("utf-8")
 
 
+def seed_demo(*, footage: bool = True) -> list[DemoLogin]:
+    """The hotel, its users and logins, then (unless ``footage`` is False) its cameras' demo footage, generated
+    outside the transaction."""
+    prop, logins = _seed_hotel()
+    if footage:
+        seed_demo_footage(prop)
+    return logins
+
+
 @transaction.atomic
-def seed_demo() -> list[DemoLogin]:
+def _seed_hotel() -> tuple[Property, list[DemoLogin]]:
     prop, _ = Property.objects.get_or_create(
         code=PROPERTY_CODE,
         defaults={
@@ -158,7 +174,7 @@ def seed_demo() -> list[DemoLogin]:
             Camera(property=prop, code=code, name=name, area=areas_by_name[area_name]).save()
     logins = [_demo_user(prop, username, display, role) for username, display, role in DEMO_USERS]
     sign_tree_head()  # so the audit viewer has a signed head to prove entries against from the start
-    return logins
+    return prop, logins
 
 
 def _demo_user(prop: Property, username: str, display: str, role: Role) -> DemoLogin:

@@ -7,7 +7,11 @@ the audit log exactly as it would be for real:
   approved it, the front desk used the grant once and marked it fulfilled;
 * a submitted footage request from the security officer, waiting in the reviewers' queue;
 * a police request for the stays of three nights, filed by the security manager with its legal instrument and
-  approved by the privacy officer: the property manager can give the second approval it needs.
+  approved by the privacy officer: the property manager can give the second approval it needs;
+* a fulfilled footage export with its signed evidence package (``custody.core.demo_footage``), added to a demo
+  hotel that lacks one even when the other requests were seeded before.
+
+The footage request waiting for review asks for the window the demo cameras recorded, so approving it shows footage.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ import datetime as dt
 from django.utils import timezone
 
 from custody.accounts.models import User
+from custody.core import demo_footage
 from custody.core.pdf import PdfDocument
 from custody.footage.models import Camera
 from custody.guests import vault
@@ -40,6 +45,7 @@ def _instrument(now: dt.datetime) -> bytes:
 def seed_demo_requests(prop: Property) -> int:
     """Create the demo requests if the property has none; returns how many requests the property has."""
     if AccessRequest.objects.filter(property=prop).exists():
+        demo_footage.seed_demo_footage_export(prop)
         return AccessRequest.objects.filter(property=prop).count()
     users = {u.username: u for u in User.objects.filter(role_assignments__property=prop).distinct()}
     desk, officer, secmanager, privacy = (users.get(n) for n in ("frontdesk", "secofficer", "secmanager", "privacy"))
@@ -76,6 +82,10 @@ def seed_demo_requests(prop: Property) -> int:
     )
     if camera is not None:
         start = (now - dt.timedelta(hours=3)).replace(minute=0, second=0)
+        end = start + dt.timedelta(minutes=45)
+        recorded = demo_footage.recorded_window(camera)
+        if recorded is not None:
+            start, end = recorded[0].replace(second=0, microsecond=0), recorded[1]
         data = RequestData(
             request_type=RequestType.FOOTAGE_VIEW,
             purpose=Purpose.SECURITY_INCIDENT,
@@ -83,7 +93,7 @@ def seed_demo_requests(prop: Property) -> int:
             purpose_text="A guest reports a suitcase taken from the lobby luggage area.",
             cameras=[camera],
             window_start=start,
-            window_end=start + dt.timedelta(minutes=45),
+            window_end=end,
         )
         actions.submit_request(actions.create_request(prop, data, acting_user=officer), acting_user=officer)
 
@@ -105,4 +115,5 @@ def seed_demo_requests(prop: Property) -> int:
     request = actions.create_request(prop, data, acting_user=secmanager)
     request = actions.submit_request(request, acting_user=secmanager)
     actions.approve_request(request, acting_user=privacy, reason="Order checked with the station by phone.")
+    demo_footage.seed_demo_footage_export(prop)
     return AccessRequest.objects.filter(property=prop).count()

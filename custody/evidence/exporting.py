@@ -326,8 +326,12 @@ def _cut(export: Export, clip: ExportClip, beat: _Beat) -> None:
     if not segments:
         raise ExportFailure("no_footage", camera=camera.code)
     try:
-        with cut_to.open("w+b") as out:  # readable: a plain MP4 is hashed again after the muxer patches it
-            result = remux.remux_window(segments, clip.requested_start, clip.requested_end, out, on_progress=beat.tick)
+        # Fragmented MP4: written strictly in order, so it is hashed in the same pass (a plain MP4's header is
+        # patched at the end and would have to be read back); every player and ffmpeg reads it.
+        with cut_to.open("wb") as out:
+            result = remux.remux_window(
+                segments, clip.requested_start, clip.requested_end, out, fragmented=True, on_progress=beat.tick
+            )
             out.flush()
     except remux.RemuxError as exc:
         raise ExportFailure(str(getattr(exc, "code", "remux_failed"))[:32], camera=camera.code) from exc

@@ -15,9 +15,10 @@ from custody.properties.models import Property
 
 class Command(BaseCommand):
     help = (
-        "Create the demo hotel (idempotent): one property, 3 floors, areas of each class, 40 rooms, "
-        "6 cameras and one user per role, then synthetic demo guests and stays over the last 18 months (only while "
-        "the hotel has no guests). Prints the demo logins."
+        "Create the demo hotel (idempotent): one property, 3 floors, areas of each class, 40 rooms, 6 cameras placed "
+        "on the plans with 3 minutes of generated footage each, one user per role, then synthetic demo guests and "
+        "stays over the last 18 months (only while the hotel has no guests) and demo access requests. Prints the "
+        "demo logins."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -25,6 +26,11 @@ class Command(BaseCommand):
         parser.add_argument("--guests", type=int, default=2000, help="demo guests to create (default 2000)")
         parser.add_argument("--stays", type=int, default=5000, help="demo stays to create (default 5000)")
         parser.add_argument("--no-guests", action="store_true", help="create the hotel only: no guests, no stays")
+        parser.add_argument(
+            "--no-footage",
+            action="store_true",
+            help="generate no demo footage (then there is no demo footage export either)",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         if not options["no_guests"]:
@@ -32,7 +38,7 @@ class Command(BaseCommand):
                 raise CommandError("--guests and --stays take a number of 0 or more.")
             if options["stays"] and not options["guests"]:
                 raise CommandError("--stays needs at least one guest (--guests).")
-        logins = seed_demo()
+        logins = seed_demo(footage=not options["no_footage"])
         self.stdout.write(self.style.SUCCESS("Demo hotel ready: Harbour View Hotel (harbour-view)."))
         if not options["no_guests"]:
             prop = Property.objects.get(code=PROPERTY_CODE)

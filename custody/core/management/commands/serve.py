@@ -29,7 +29,9 @@ class Command(BaseCommand):
         parser.add_argument("--threads", type=int, default=8, help="web request threads (default 8)")
         parser.add_argument("--no-worker", action="store_true", help="do not run a background worker in-process")
         parser.add_argument(
-            "--trusted-proxy", metavar="ADDR", default=None,
+            "--trusted-proxy",
+            metavar="ADDR",
+            default=None,
             help="address of the TLS-terminating reverse proxy whose X-Forwarded-For/-Proto headers to believe",
         )
 
@@ -58,8 +60,10 @@ class Command(BaseCommand):
                 ipaddress.ip_address(options["trusted_proxy"])
             except ValueError:
                 raise CommandError(f"--trusted-proxy {options['trusted_proxy']!r} is not an IP address") from None
-            proxy = {"trusted_proxy": options["trusted_proxy"],
-                     "trusted_proxy_headers": {"x-forwarded-for", "x-forwarded-proto"}}
+            proxy = {
+                "trusted_proxy": options["trusted_proxy"],
+                "trusted_proxy_headers": {"x-forwarded-for", "x-forwarded-proto"},
+            }
         shown = f"[{host}]" if ":" in host else host
         self.stdout.write(f"Custody is serving on http://{shown}:{port}/ (Ctrl+C stops it)")
         try:
