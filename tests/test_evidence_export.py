@@ -85,7 +85,7 @@ def test_export_makes_a_package_that_verifies(footage: Footage) -> None:
     )  # fmt: skip
     # Nothing left behind: no work folder, no .part.
     assert not package.work_dir(export).exists()
-    assert not list(package.packages_dir().glob("*.part"))
+    assert not list(package.packages_dir().glob("*.part*"))
     entry = AuditEntry.objects.get(action=Action.EXPORT_COMPLETED)
     assert entry.details["package_sha256"] == export.package_sha256
     assert entry.request_ref == footage.grant.request.number
@@ -286,7 +286,7 @@ def test_disk_full_fails_cleanly_and_retry_works(
     assert failed.error_code == "disk_full"
     assert not failed.package_sha256
     assert list(package.packages_dir().rglob("*.zip")) == []
-    assert list(package.packages_dir().rglob("*.part")) == []
+    assert list(package.packages_dir().rglob("*.part*")) == []
     assert not package.work_dir(export).exists()
     assert not ExportClip.objects.filter(export=export, completed_at__isnull=False).exists()
     alert = Alert.objects.get(kind=AlertKind.EXPORT_FAILED)

@@ -1,23 +1,28 @@
-"""Download links: shown once to their creator, single use, expiring, bound to the user; every use audited."""
+"""Download links: shown once to their creator, single use, expiring, bound to the user; every use audited. A package
+is footage: links, downloads and retries are for the export's creator while the grant is usable."""
 
 from __future__ import annotations
 
 import datetime as dt
 import re
+import zoneinfo
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from custody.accounts.roles import Role
 from custody.audit.events import Action, Outcome
 from custody.audit.models import AuditEntry
-from custody.evidence import links
-from custody.evidence.models import DownloadLink, Export
+from custody.evidence import links, views
+from custody.evidence.models import DownloadLink, Export, ExportStatus
+from custody.requests import actions
+from custody.requests.models import Grant
 from tests.conftest import Hotel, make_user, signed_in_client
-from tests.test_evidence_fixtures import footage_export_grant, mark_done
+from tests.test_evidence_fixtures import footage_export_grant, mark_done, mark_failed
 
 CONTENT = b"PK\x05\x06" + b"\x00" * 18 + b"package bytes"
 
@@ -119,3 +124,126 @@ def test_no_link_for_an_unfinished_export(done_export: Export) -> None:
     response = client.post(reverse("evidence:create_link", kwargs={"code": "seaside", "pk": done_export.pk}))
     assert response.status_code == 400
     assert not DownloadLink.objects.exists()
+
+
+# --- a package is footage: the creator, with a usable grant, only ---------------------------------------------------
+
+
+def link_page(client: Any, export: Export) -> Any:
+    return client.post(reverse("evidence:create_link", kwargs={"code": "seaside", "pk": export.pk}))
+
+
+def denied(action: Action) -> list[str]:
+    return [e.details["reason"] for e in AuditEntry.objects.filter(action=action, outcome=Outcome.DENIED)]
+
+
+@pytest.mark.django_db
+def test_a_reviewer_sees_the_export_but_gets_no_link(done_export: Export, hotel: Hotel) -> None:
+    manager = make_user("gm", hotel.prop, Role.PROPERTY_MANAGER, totp_device=True)
+    client = signed_in_client(manager)
+    page = client.get(reverse("evidence:detail", kwargs={"code": "seaside", "pk": done_export.pk}))
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert done_export.package_sha256 in html  # metadata and hashes
+    assert "Create a download link" not in html
+    assert "Only the person who made this export can download its package" in html
+
+    refused = link_page(client, done_export)
+    assert refused.status_code == 403
+    assert "Only the person who made this export can download its package" in refused.content.decode()
+    assert 'class="download-link"' not in refused.content.decode()
+    assert not DownloadLink.objects.exists()
+    assert denied(Action.EVIDENCE_LINK_CREATED) == ["not_the_creator"]
+
+
+@pytest.mark.django_db
+def test_a_reviewer_cannot_use_a_link_made_for_them_before(done_export: Export, hotel: Hotel) -> None:
+    manager = make_user("gm", hotel.prop, Role.PROPERTY_MANAGER, totp_device=True)
+    # A link bound to a reviewer (as older versions made them) does not download either.
+    link = DownloadLink.objects.create(
+        export=done_export, user=manager, token_hash=links.token_hash("old-token"),
+        expires_at=timezone.now() + dt.timedelta(hours=1),
+    )  # fmt: skip
+    response = signed_in_client(manager).get(download_url(done_export, "old-token"))
+    assert response.status_code == 403
+    assert "Only the person who made this export" in response.content.decode()
+    assert denied(Action.EVIDENCE_DOWNLOADED) == ["not_the_creator"]
+    assert DownloadLink.objects.get(pk=link.pk).used_at is None
+    assert not AuditEntry.objects.filter(action=Action.EVIDENCE_DOWNLOADED, outcome=Outcome.ALLOWED).exists()
+
+
+def revoke(export: Export, hotel: Hotel) -> None:
+    manager = make_user("gm", hotel.prop, Role.PROPERTY_MANAGER, totp_device=True)
+    actions.revoke_grant(export.grant, "misuse suspected", acting_user=manager)
+
+
+def end_validity(grant_id: Any) -> None:
+    """The grant's validity ended a second ago."""
+    now = timezone.now()
+    Grant.objects.filter(pk=grant_id).update(
+        valid_from=now - dt.timedelta(days=1), valid_until=now - dt.timedelta(seconds=1)
+    )
+
+
+def expire(export: Export, hotel: Hotel) -> None:
+    end_validity(export.grant_id)
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("end_grant", "code", "text"), [(revoke, "grant_revoked", "was revoked"), (expire, "grant_expired", "has expired")]
+)
+def test_no_link_nor_download_once_the_grant_is_revoked_or_expired(
+    done_export: Export, hotel: Hotel, end_grant: Callable[[Export, Hotel], None], code: str, text: str
+) -> None:
+    _, token = links.create_link(done_export, acting_user=done_export.created_by)  # made while the grant was usable
+    end_grant(done_export, hotel)
+    client = signed_in_client(done_export.created_by)
+
+    refused = link_page(client, done_export)
+    assert refused.status_code == 403 and text in refused.content.decode()
+    assert DownloadLink.objects.count() == 1
+    response = client.get(download_url(done_export, token))
+    assert response.status_code == 403 and text in response.content.decode()
+    assert not hasattr(response, "streaming_content")
+    assert DownloadLink.objects.get().used_at is None
+    assert denied(Action.EVIDENCE_LINK_CREATED) == [code]
+    assert denied(Action.EVIDENCE_DOWNLOADED) == [code]
+    detail = client.get(reverse("evidence:detail", kwargs={"code": "seaside", "pk": done_export.pk}))
+    assert "Create a download link" not in detail.content.decode()
+
+
+@pytest.mark.django_db
+def test_retry_is_for_the_creator_with_a_usable_grant(done_export: Export, hotel: Hotel) -> None:
+    failed = mark_failed(done_export)
+    url = reverse("evidence:retry", kwargs={"code": "seaside", "pk": failed.pk})
+    manager = make_user("pm", hotel.prop, Role.PROPERTY_MANAGER, totp_device=True)
+    as_reviewer = signed_in_client(manager).post(url)
+    assert as_reviewer.status_code == 403
+    assert "Only the person who made this export" in as_reviewer.content.decode()
+    expire(failed, hotel)
+    as_creator = signed_in_client(failed.created_by).post(url)
+    assert as_creator.status_code == 403 and "has expired" in as_creator.content.decode()
+    assert Export.objects.get(pk=failed.pk).status == ExportStatus.FAILED
+    assert denied(Action.EXPORT_RETRIED) == ["not_the_creator", "grant_expired"]
+
+
+@pytest.mark.django_db
+def test_a_used_up_grant_says_one_export_is_one_use(done_export: Export) -> None:
+    grant = done_export.grant
+    Grant.objects.filter(pk=grant.pk).update(view_quota=1, views_used=1)
+    zone = zoneinfo.ZoneInfo(done_export.property.timezone)
+    assert grant.window_start is not None and grant.window_end is not None
+    data = {
+        "cameras": [done_export.cameras.get().pk],
+        "start": grant.window_start.astimezone(zone).strftime("%Y-%m-%dT%H:%M:%S"),
+        "end": grant.window_end.astimezone(zone).strftime("%Y-%m-%dT%H:%M:%S"),
+    }
+    url = reverse("evidence:new", kwargs={"code": "seaside", "pk": grant.pk})
+    response = signed_in_client(done_export.created_by).post(url, data)
+    assert response.status_code == 403
+    html = response.content.decode()
+    assert "each export counts as one use, however many cameras it holds" in html
+    assert "each camera" not in html
+    with translation.override("zh-hans"):
+        assert "每次导出" in str(views.REFUSALS["quota_used"])

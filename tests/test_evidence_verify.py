@@ -173,11 +173,16 @@ def test_the_readmes_standard_tool_commands_work(good_package: Path, tmp_path: P
     with zipfile.ZipFile(good_package) as archive:
         archive.extractall(folder)
         readme = archive.read("README.txt").decode()
-    assert "openssl pkeyutl -verify -pubin -inkey public-key.pem -rawin" in readme
+    # The README leads with the hotel's published key, obtained out of band, and says why the embedded one is not proof.
+    assert readme.index("FIRST: GET THE HOTEL'S PUBLIC KEY") < readme.index("CONTENTS")
+    assert "verifies against its own\n  embedded key" in readme
+    assert "openssl pkeyutl -verify -pubin -inkey HOTEL-KEY.pem -rawin" in readme
+    assert "custody evidence verify PACKAGE.zip --public-key HOTEL-KEY.pem\n" in readme
+    (folder / "HOTEL-KEY.pem").write_text(keys.public_key_pem())  # the key the hotel publishes
     script = (
         "set -e\n"
         "base64 -d manifest.sig > manifest.sig.bin\n"
-        "openssl pkeyutl -verify -pubin -inkey public-key.pem -rawin -in manifest.json -sigfile manifest.sig.bin\n"
+        "openssl pkeyutl -verify -pubin -inkey HOTEL-KEY.pem -rawin -in manifest.json -sigfile manifest.sig.bin\n"
         "jq -r '.files[] | \"\\(.sha256)  \\(.path)\"' manifest.json | sha256sum -c\n"
     )
     done = subprocess.run(["bash", "-c", script], cwd=folder, capture_output=True, text=True, check=False)

@@ -16,9 +16,12 @@ from custody.accounts.roles import Role
 from custody.audit.events import Action
 from custody.audit.models import AuditEntry
 from custody.footage import forms as footage_forms
+from custody.footage.ingest import FRIGATE_PATTERN, Layout, ingest
 from custody.footage.models import IngestLayout, QuarantinedFile, QuarantineReason, Segment, WatchedFolder
 from custody.footage.watch import scan_due_folders, scan_watched_folders
-from tests.conftest import Hotel
+from custody.retention import holds
+from custody.retention import retention as job
+from tests.conftest import Hotel, make_user, signed_in_client
 from tests.test_footage_ingest import T0, frigate_path, make_segment
 
 pytestmark = pytest.mark.django_db
@@ -269,3 +272,77 @@ def test_a_file_over_the_size_limit_is_refused_by_name(
     assert response.status_code == 400
     assert "2 GiB" in response.content.decode() and "huge.mp4" in response.context["form"].errors["videos"][0]
     assert not (home / "footage").exists()
+
+
+# --- one file, one property -----------------------------------------------------------------------------------------
+
+
+def _folder_post(**changes: Any) -> dict[str, str]:
+    return {
+        "path": "", "layout": "frigate", "pattern": "", "camera": "", "timezone": "UTC", "enabled": "on",
+        "every_minutes": "5", **changes,
+    }  # fmt: skip
+
+
+def test_the_folder_form_refuses_overlapping_and_custody_data_folders(
+    hotel: Hotel, other_hotel: Hotel, nvr: Path, home: Path
+) -> None:
+    watch(hotel, nvr)  # property A watches its NVR
+    inner = nvr.parent / "outer" / "inner"
+    inner.mkdir(parents=True)
+    watch(hotel, inner)
+    b_admin = signed_in_client(make_user("smB", other_hotel.prop, Role.SECURITY_MANAGER, totp_device=True))
+    url = reverse("footage:watch_new", kwargs={"code": other_hotel.prop.code})
+    (nvr / "recordings").mkdir(exist_ok=True)
+    for data in ("keys", "media", "packages", "cache", "footage/uploads", "nvr"):
+        (home / data).mkdir(parents=True, exist_ok=True)
+    refused = [
+        (f"{nvr}/../{nvr.name}", "another property"),  # A's folder, spelled another way
+        (str(nvr / "recordings"), "another property"),  # inside it
+        (str(inner.parent), "another property"),  # containing one
+        (str(home), "data folder"),
+        (str(home / "keys"), "data folder"),
+        (str(home / "footage" / "uploads"), "data folder"),
+        (str(home / "packages"), "data folder"),
+        (str(home.parent.parent), "data folder"),  # contains CUSTODY_HOME
+    ]
+    for path, message in refused:
+        response = b_admin.post(url, _folder_post(path=path))
+        assert response.status_code == 400, path
+        assert message in " ".join(response.context["form"].errors["path"]), path
+    assert not WatchedFolder.objects.filter(property=other_hotel.prop).exists()
+
+    # CUSTODY_HOME/nvr (what the demo uses) is fine, and is stored resolved.
+    assert b_admin.post(url, _folder_post(path=f"{home}/keys/../nvr")).status_code == 302
+    assert WatchedFolder.objects.get(property=other_hotel.prop).path == str((home / "nvr").resolve())
+    # The same property may not watch a folder twice under another spelling, nor one inside another.
+    a_admin = signed_in_client(make_user("smA", hotel.prop, Role.SECURITY_MANAGER, totp_device=True))
+    a_url = reverse("footage:watch_new", kwargs={"code": hotel.prop.code})
+    response = a_admin.post(a_url, _folder_post(path=str(nvr / "recordings")))
+    assert response.status_code == 400
+    assert f"{nvr.resolve()}, which this property already watches" in response.context["form"].errors["path"][0]
+
+
+def test_another_spelling_of_a_held_folder_indexes_nothing_and_destroys_nothing(
+    hotel: Hotel, other_hotel: Hotel, nvr: Path
+) -> None:
+    watch(hotel, nvr)
+    scan_due_folders(NOW)
+    a_segments = list(Segment.objects.filter(camera=hotel.camera))
+    assert len(a_segments) == 3 and all(s.path == str(Path(s.path).resolve()) for s in a_segments)
+    holds.set_hold(
+        hotel.prop, cameras=[hotel.camera], start=T0 - timedelta(minutes=1), end=T0 + timedelta(minutes=1),
+        case_reference="CASE-1", reason="court order", acting_user=make_user("pm", hotel.prop, Role.PROPERTY_MANAGER),
+    )  # fmt: skip
+    # Saved directly (as before the form's checks): the files are known by their resolved path, so B gets none.
+    sneaky = WatchedFolder.objects.create(property=other_hotel.prop, path=f"{nvr}/../{nvr.name}")
+    result = {r.folder_id: r.result for r in scan_due_folders(NOW)}[sneaky.pk]
+    assert result == {"error": "protected_folder"}
+    outcome = ingest([Path(f"{nvr}/../{nvr.name}")], prop=other_hotel.prop, layout=Layout.compile(FRIGATE_PATTERN))
+    assert outcome.indexed == 0
+    assert not Segment.objects.filter(camera__property=other_hotel.prop).exists()
+
+    other_hotel.camera.retention_days = 1
+    other_hotel.camera.save()
+    job.run_footage_retention(other_hotel.prop, now=T0 + timedelta(days=5))
+    assert all(Path(s.path).exists() for s in a_segments)

@@ -1,8 +1,9 @@
 """Permission matrix of the export pages: every evidence URL for every role.
 
 The export grant is held by the security officer of the columns, so the holder's column shows the allowed path;
-exports are that officer's. Reviewers see every export but cannot export under someone else's grant (403, logged)
-nor use someone else's download link (404). IT admins and auditors never reach footage (403).
+exports are that officer's. Reviewers see every export but cannot export under someone else's grant (403, logged),
+create a download link or retry (a package is footage: creator with a usable grant only; 403, logged) nor use
+someone else's download link (404). IT admins and auditors never reach footage (403).
 """
 
 from __future__ import annotations
@@ -162,13 +163,13 @@ MATRIX: dict[str, Row] = {
         Post(
             lambda w: {},
             status_is("failed", ExportStatus.QUEUED),
-            table(Redirect(EXPORTS), reviewers=Redirect(EXPORTS)),
+            table(Redirect(EXPORTS), reviewers=403),
         ),
     ),
     "evidence:create_link": Row(
         export_kwargs("done"),
         METHOD_NOT_ALLOWED,
-        Post(lambda w: {}, lambda w: DownloadLink.objects.exists(), table(200, reviewers=200)),
+        Post(lambda w: {}, lambda w: DownloadLink.objects.exists(), table(200, reviewers=403)),
     ),
     # A link works for the one who created it (the holder); for a reviewer it is someone else's link.
     "evidence:download": Row(link_kwargs, table(200, reviewers=404), NO_POST),

@@ -417,3 +417,78 @@ def test_task_runs_every_property(hotel: Hotel, other_hotel: Hotel, tmp_path: Pa
     again = add_segment(hotel.camera, tmp_path, now - timedelta(days=300))
     assert run_retention.call(property_code="hilltop")["destroyed"] == 0  # only the property asked for
     assert live(again)
+
+
+# --- races and footage indexed twice ------------------------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_a_hold_set_while_a_batch_is_being_destroyed_protects_it(
+    hotel: Hotel, footage: dict[str, Any], manager: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    original = job._Destroyer.destroy
+    calls: list[int] = []
+
+    def destroy(self: Any, segments: list[Segment], counts: Any) -> int:
+        if not calls:  # a manager sets a hold after the batch was read, before its files are deleted
+            holds.set_hold(
+                hotel.prop, cameras=[footage["cam1"]], start=days_ago(41), end=days_ago(39),
+                case_reference="CASE-9", reason="police request", acting_user=manager,
+            )  # fmt: skip
+        calls.append(len(segments))
+        return int(original(self, segments, counts))
+
+    monkeypatch.setattr(job._Destroyer, "destroy", destroy)
+    report = job.run_footage_retention(hotel.prop, now=NOW)
+
+    assert calls[0] == 3  # the batch had been read with the three CAM-1 segments in it
+    assert all(live(s) for s in footage["old1"])
+    assert all(destroyed(s) for s in footage["old2"])
+    assert report.held == 3 and report.destroyed == 2
+    assert DestructionRecord.objects.get().segments_held == 3
+
+
+@pytest.mark.django_db
+def test_a_copy_held_at_another_property_is_not_destroyed(
+    hotel: Hotel, other_hotel: Hotel, footage: dict[str, Any], tmp_path: Path
+) -> None:
+    # Property B indexed the same recordings: one by the same file under another spelling, one as a copy.
+    a_first, a_second, a_third = footage["old1"]
+    holds.set_hold(
+        hotel.prop, cameras=[footage["cam1"]], start=days_ago(41), end=days_ago(39), case_reference="CASE-1",
+        reason="court order", acting_user=make_user("pmA", hotel.prop, "property_manager"),
+    )  # fmt: skip
+    spelled = Path(a_first.path)
+    same_file = Segment.objects.create(
+        camera=other_hotel.camera, start=a_first.start, end=a_first.end, duration=10,
+        path=f"{spelled.parent}/../{spelled.parent.name}/{spelled.name}", size=a_first.size, mtime_ns=0,
+        codec="h264", width=320, height=240, sha256="0" * 64,
+    )  # fmt: skip
+    copy = tmp_path / "copy.mp4"
+    copy.write_bytes(Path(a_second.path).read_bytes())
+    same_bytes = Segment.objects.create(
+        camera=other_hotel.camera, start=a_second.start, end=a_second.end, duration=10, path=str(copy),
+        size=a_second.size, mtime_ns=0, codec="h264", width=320, height=240, sha256=a_second.sha256,
+    )  # fmt: skip
+    other_hotel.camera.retention_days = 1
+    other_hotel.camera.save()
+
+    report = job.run_footage_retention(other_hotel.prop, now=NOW)
+
+    assert all(live(s) for s in (a_first, a_second, a_third))
+    assert live(same_file) and live(same_bytes)  # counted as held, not destroyed
+    assert report.destroyed == 0 and report.held == 2
+
+
+@pytest.mark.django_db
+def test_a_second_run_while_one_is_in_progress_does_nothing(hotel: Hotel, footage: dict[str, Any]) -> None:
+    with job.property_lock(hotel.prop) as mine:  # the daily job is working on this property
+        assert mine
+        lines: list[str] = []
+        report = job.run_footage_retention(hotel.prop, now=NOW, progress=lines.append)
+        assert report.busy == [hotel.prop.code] and report.runs == []
+        assert "another retention run is in progress" in lines[-1]
+        assert all(live(s) for s in footage["old1"] + footage["old2"])
+        assert not DestructionRecord.objects.exists() and not actions(Action.RETENTION_RUN)
+    # Once it is done, the next run proceeds.
+    assert job.run_footage_retention(hotel.prop, now=NOW).destroyed == 5

@@ -6,4 +6,3 @@ class EvidenceConfig(AppConfig):
     name = "custody.evidence"
     label = "evidence"
     verbose_name = _("Exports and evidence packages")
-

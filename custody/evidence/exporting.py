@@ -73,6 +73,25 @@ class ExportFailure(Exception):
         self.camera = camera
 
 
+class TakenOver(ExportFailure):
+    """This worker's claim is gone (its heartbeat went stale and another worker claimed the export): stop at once,
+    write nothing more, and leave the files of the newer attempt alone."""
+
+    def __init__(self) -> None:
+        super().__init__("taken_over")
+
+
+def grant_refusal(export: Export, user: User) -> str:
+    """Why ``user`` may not have this export's package (create a link, download, retry), or "" when they may: only
+    its creator, still holding a usable grant of the export kind. Codes: not_the_creator, grant_not_the_holder,
+    grant_revoked, grant_expired, grant_wrong_kind. No side effects."""
+    if export.created_by_id != user.pk:
+        return "not_the_creator"
+    grant = Grant.objects.select_related("request").get(pk=export.grant_id)
+    code = grants.refusal_code(grant, actor=user, kind=KIND, scope=False, quota=False)
+    return f"grant_{code}"[:32] if code else ""
+
+
 def _remux() -> Any:
     from custody.footage import remux  # the stream-copy core (custody.footage.remux)
 
@@ -172,8 +191,17 @@ def _enqueue_on_commit(export: Export) -> None:
     transaction.on_commit(enqueue)
 
 
-def retry_export(export: Export, *, acting_user: User | None) -> Export:
-    """Queue a failed export again (its creator or a reviewer, from the export's page)."""
+def retry_export(export: Export, *, acting_user: User) -> Export:
+    """Queue a failed export again: its creator only, while the grant is still usable. A refusal raises
+    ExportRefused with the grant's reason code after a committed denied entry (written before any transaction)."""
+    refusal = grant_refusal(export, acting_user)
+    if refusal:
+        gate.record_denied(
+            Action.EXPORT_RETRIED, actor=acting_user, prop=export.property, object_type="evidence.export",
+            object_id=str(export.pk), request_ref=export.request.number, grant_ref=str(export.grant_id),
+            details={"reason": refusal},
+        )  # fmt: skip
+        raise ExportRefused(refusal)
     with transaction.atomic():
         changed = Export.objects.filter(pk=export.pk, status=ExportStatus.FAILED).update(
             status=ExportStatus.QUEUED, error_code="", progress=0, step="queued", finished_at=None, heartbeat_at=None
@@ -220,23 +248,36 @@ def _audit(action: Action, export: Export, actor: User | None, **details: Any) -
 # --- the job ------------------------------------------------------------------------------------------------------
 
 
+def _mine(export_id: Any, attempt: int) -> Any:
+    """The export's row while this worker's claim (its attempt number) still holds it."""
+    return Export.objects.filter(pk=export_id, status=ExportStatus.RUNNING, attempts=attempt)
+
+
 class _Beat:
-    """Progress, step and heartbeat of a running export, written in small autocommitted UPDATEs."""
+    """Progress, step and heartbeat of a running export, written in small autocommitted UPDATEs, each only while
+    this attempt still holds the export: one that changes no row means another worker took over (TakenOver)."""
 
     def __init__(self, export: Export) -> None:
         self.export_id = export.pk
+        self.attempt = export.attempts
         self._last = 0.0
 
     def set(self, progress: int, step: str) -> None:
         self._last = time.monotonic()
-        Export.objects.filter(pk=self.export_id, status=ExportStatus.RUNNING).update(
+        if not _mine(self.export_id, self.attempt).update(
             progress=max(0, min(progress, 99)), step=step, heartbeat_at=timezone.now()
-        )
+        ):
+            raise TakenOver
+
+    def hold(self) -> None:
+        """A heartbeat now: raises TakenOver when the claim is gone."""
+        self._last = time.monotonic()
+        if not _mine(self.export_id, self.attempt).update(heartbeat_at=timezone.now()):
+            raise TakenOver
 
     def tick(self, *_: object) -> None:
         if time.monotonic() - self._last >= HEARTBEAT_EVERY:
-            self._last = time.monotonic()
-            Export.objects.filter(pk=self.export_id, status=ExportStatus.RUNNING).update(heartbeat_at=timezone.now())
+            self.hold()
 
 
 def _claim(export_id: uuid.UUID | str) -> Export | None:
@@ -261,6 +302,12 @@ def run_export(export_id: uuid.UUID | str) -> Export:
     export = _claim(export_id)
     if export is None:
         return Export.objects.get(pk=export_id)
+    _run(export)
+    return Export.objects.get(pk=export.pk)
+
+
+def _run(export: Export) -> None:
+    """The work of one claimed attempt (``export.attempts`` is its number)."""
     beat = _Beat(export)
     try:
         _check_grant(export)
@@ -271,22 +318,28 @@ def run_export(export_id: uuid.UUID | str) -> Export:
                 _cut(export, clip, beat)
         beat.set(CUT_SHARE, "packaging")
         _package(export, clips, beat)
+    except TakenOver:
+        logger.warning("export %s attempt %s: taken over by another worker; stopped", export.pk, export.attempts)
     except OSError as exc:
         code = "disk_full" if exc.errno == errno.ENOSPC else "io_error"
         logger.warning("export %s failed: %s", export.pk, exc)
         _fail(export, code)
+    except package.ClipChanged as exc:
+        logger.warning("export %s failed: clip %s changed after it was cut", export.pk, exc.path)
+        _fail(export, "clip_changed")
     except ExportFailure as exc:
         _fail(export, exc.code, camera=exc.camera)
     except Exception:
         logger.exception("export %s failed", export.pk)
         _fail(export, "error")
-    return Export.objects.get(pk=export.pk)
 
 
 def _check_grant(export: Export) -> None:
-    grant = Grant.objects.get(pk=export.grant_id)
-    if grant.revoked_at is not None:
-        raise ExportFailure("grant_revoked")
+    """The grant must still be usable by the export's creator: not revoked, not expired (at the start of every
+    attempt and again just before the package is put in place)."""
+    code = grant_refusal(export, export.created_by)
+    if code:
+        raise ExportFailure(code)
 
 
 def _completed(export: Export, clip: ExportClip) -> bool:
@@ -301,7 +354,13 @@ def _completed(export: Export, clip: ExportClip) -> bool:
 
 
 def _clip_file(export: Export, clip: ExportClip) -> Path:
+    """A completed clip (put in place, under this name, only by the attempt holding the export)."""
     return package.work_dir(export) / f"{clip.camera.code}.mp4"
+
+
+def _attempt_file(export: Export, clip: ExportClip, stage: str) -> Path:
+    """A clip being made by this attempt: a worker that was taken over never writes into the newer one's files."""
+    return package.work_dir(export) / f"{clip.camera.code}.{stage}-{export.attempts}.mp4"
 
 
 def watermark_text(export: Export) -> tuple[str, str]:
@@ -317,11 +376,12 @@ def _cut(export: Export, clip: ExportClip, beat: _Beat) -> None:
     remux = _remux()
     camera = clip.camera
     folder = package.work_dir(export)
+    beat.hold()
     folder.mkdir(parents=True, exist_ok=True)
-    target = _clip_file(export, clip)
+    made = _attempt_file(export, clip, "cut")
     masks = list(camera.privacy_masks or [])
     reencode = bool(masks) or export.watermark
-    cut_to = target.with_suffix(".copy.mp4") if reencode else target
+    cut_to = _attempt_file(export, clip, "copy") if reencode else made
     segments = remux.live_segments(camera, clip.requested_start, clip.requested_end)
     if not segments:
         raise ExportFailure("no_footage", camera=camera.code)
@@ -340,21 +400,24 @@ def _cut(export: Export, clip: ExportClip, beat: _Beat) -> None:
         beat.set(export.progress, "watermarking" if export.watermark else "masking")
         top, bottom = watermark_text(export) if export.watermark else ("", "")
         try:
-            watermark.reencode(cut_to, target, masks=masks, top_text=top, bottom_text=bottom, on_frame=beat.tick)
+            watermark.reencode(cut_to, made, masks=masks, top_text=top, bottom_text=bottom, on_frame=beat.tick)
         except watermark.ReencodeError as exc:
             raise ExportFailure(exc.code, camera=camera.code) from exc
         cut_to.unlink(missing_ok=True)
-        size, digest = target.stat().st_size, _sha256_file(target)
-    ExportClip.objects.filter(pk=clip.pk).update(
-        actual_start=result.actual_start,
-        actual_end=result.actual_end,
-        size=size,
-        sha256=digest,
-        source_sha256s=list(result.source_sha256s),
-        redacted=bool(masks),
-        watermarked=export.watermark,
-        completed_at=timezone.now(),
-    )
+        size, digest = made.stat().st_size, _sha256_file(made)
+    with transaction.atomic():
+        beat.hold()  # still ours: only then is the clip put in place and recorded
+        made.replace(_clip_file(export, clip))
+        ExportClip.objects.filter(pk=clip.pk).update(
+            actual_start=result.actual_start,
+            actual_end=result.actual_end,
+            size=size,
+            sha256=digest,
+            source_sha256s=list(result.source_sha256s),
+            redacted=bool(masks),
+            watermarked=export.watermark,
+            completed_at=timezone.now(),
+        )
 
 
 def _sha256_file(path: Path) -> str:
@@ -368,6 +431,7 @@ def _sha256_file(path: Path) -> str:
 
 
 def _package(export: Export, clips: list[ExportClip], beat: _Beat) -> None:
+    beat.hold()
     clips = list(export.clips.select_related("camera").order_by("path"))
     for clip in clips:
         if clip.completed_at is None or not clip.sha256:
@@ -375,7 +439,8 @@ def _package(export: Export, clips: list[ExportClip], beat: _Beat) -> None:
     starts = [c.actual_start for c in clips if c.actual_start]
     ends = [c.actual_end for c in clips if c.actual_end]
     export.actual_start, export.actual_end = min(starts), max(ends)
-    Export.objects.filter(pk=export.pk).update(actual_start=export.actual_start, actual_end=export.actual_end)
+    if not _mine(export.pk, beat.attempt).update(actual_start=export.actual_start, actual_end=export.actual_end):
+        raise TakenOver
 
     created_at = timezone.now()
     with transaction.atomic():
@@ -389,8 +454,17 @@ def _package(export: Export, clips: list[ExportClip], beat: _Beat) -> None:
     manifest = package.build_manifest(export, clips, others, head, created_at)
     manifest_bytes, signature = package.sign_manifest(manifest)
     beat.set(CUT_SHARE + 6, "packaging")
+
+    def before_replace() -> None:
+        # The part file is complete: put it under its final name only while the grant is usable and this attempt
+        # still holds the export (a conditional heartbeat), so a worker that was taken over never replaces it.
+        _check_grant(export)
+        beat.hold()
+
     written = package.write_zip(
         package.package_path(export),
+        attempt=beat.attempt,
+        before_replace=before_replace,
         when=created_at,
         first=[package.MemberFile(package.MANIFEST, manifest_bytes), package.signature_member(signature)],
         clips=[(clip, _clip_file(export, clip)) for clip in clips],
@@ -398,7 +472,7 @@ def _package(export: Export, clips: list[ExportClip], beat: _Beat) -> None:
         tick=beat.tick,
     )
     with transaction.atomic():
-        done = Export.objects.filter(pk=export.pk, status=ExportStatus.RUNNING).update(
+        done = _mine(export.pk, beat.attempt).update(
             status=ExportStatus.DONE,
             progress=100,
             step="done",
@@ -411,7 +485,7 @@ def _package(export: Export, clips: list[ExportClip], beat: _Beat) -> None:
             signer_key_id=key_id,
         )
         if not done:
-            raise ExportFailure("taken_over")
+            raise TakenOver
         _audit(
             Action.EXPORT_COMPLETED,
             export,
@@ -425,13 +499,11 @@ def _package(export: Export, clips: list[ExportClip], beat: _Beat) -> None:
 
 
 def _fail(export: Export, code: str, *, camera: str = "") -> None:
-    """Failed, with nothing half-made left behind: work files and the partial zip go, completed clips are reset."""
-    try:
-        package.remove_partial(export)
-    except OSError:
-        logger.exception("could not clean up export %s", export.pk)
+    """Failed, with nothing half-made left behind: work files and the partial zip go, completed clips are reset.
+    Only while this attempt still holds the export: a worker that was taken over touches neither the row nor the
+    files of the newer attempt."""
     with transaction.atomic():
-        changed = Export.objects.filter(pk=export.pk, status=ExportStatus.RUNNING).update(
+        changed = _mine(export.pk, export.attempts).update(
             status=ExportStatus.FAILED, error_code=code[:32], step="failed", finished_at=timezone.now()
         )
         if not changed:
@@ -446,3 +518,7 @@ def _fail(export: Export, code: str, *, camera: str = "") -> None:
         if camera:
             details["camera"] = camera
         _audit(Action.EXPORT_FAILED, export, None, **details)
+    try:
+        package.remove_partial(export, attempt=export.attempts)
+    except OSError:
+        logger.exception("could not clean up export %s", export.pk)

@@ -2,7 +2,9 @@
 
 The token is ``secrets.token_urlsafe(32)``; only its SHA-256 is stored, so a copy of the database cannot be turned
 into a working link. It is shown once, to the person who created it, and only that person can use it, once, before
-it expires (``CUSTODY_EVIDENCE_LINK_HOURS``, default 24). Using it marks it used with a conditional UPDATE
+it expires (``CUSTODY_EVIDENCE_LINK_HOURS``, default 24). A package is footage: only the export's creator, while
+still holding a usable grant (not revoked, not expired), may create a link or download through one; a reviewer sees
+an export's metadata and hashes, never its package. Using it marks it used with a conditional UPDATE
 (``... WHERE used_at IS NULL``) before a byte is sent, so two requests racing for one link get one download.
 Every creation, download and refusal is in the audit log.
 """
@@ -22,13 +24,14 @@ from django.utils import timezone
 from custody.accounts.models import User
 from custody.audit import gate
 from custody.audit.events import Action
-from custody.evidence import package
+from custody.evidence import exporting, package
 from custody.evidence.models import DownloadLink, Export, ExportStatus
 from custody.properties.models import Property
 
 
 class LinkRefused(Exception):
-    """``code``: unknown, other_user, used, expired, not_ready, missing_file."""
+    """``code``: unknown, other_user, used, expired, not_ready, missing_file, or the grant's refusal
+    (not_the_creator, not_the_holder, revoked, expired, wrong_kind)."""
 
     def __init__(self, code: str) -> None:
         super().__init__(code)
@@ -47,6 +50,14 @@ def create_link(export: Export, *, acting_user: User) -> tuple[DownloadLink, str
     """A new link for a finished export, bound to ``acting_user``; returns it and the token (never stored)."""
     if export.status != ExportStatus.DONE:
         raise LinkRefused("not_ready")
+    refusal = exporting.grant_refusal(export, acting_user)
+    if refusal:  # recorded before any transaction opens, so the denied entry is committed
+        gate.record_denied(
+            Action.EVIDENCE_LINK_CREATED, actor=acting_user, prop=export.property, object_type="evidence.export",
+            object_id=str(export.pk), request_ref=export.request.number, grant_ref=str(export.grant_id),
+            details={"reason": refusal},
+        )  # fmt: skip
+        raise LinkRefused(refusal)
     token = secrets.token_urlsafe(32)
     with transaction.atomic():
         link = DownloadLink.objects.create(
@@ -109,6 +120,9 @@ def open_link(token: str, *, user: User, prop: Property) -> Download:
     export = link.export
     if export.status != ExportStatus.DONE:
         raise _refuse(prop, user, "not_ready", link)
+    refusal = exporting.grant_refusal(export, user)
+    if refusal:
+        raise _refuse(prop, user, refusal, link)
     try:
         handle = package.package_path(export).open("rb")
     except OSError:

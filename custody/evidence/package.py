@@ -16,8 +16,9 @@ The signing key is the audit log's Ed25519 key (custody.audit.keys): it is the o
 anchors (tree heads are signed with it), so a package and the audit log it cites are checked against the same key,
 and the manifest's audit tree head ties the package to the log. docs/evidence.md says why no separate key is used.
 
-The zip is written as ``<name>.zip.part`` through a writer that hashes what it writes, fsynced, then renamed into
-place with os.replace: a package file under its final name is always complete.
+The zip is written as ``<name>.zip.part-<attempt>`` (each run of the export writes its own) through a writer that
+hashes what it writes, fsynced, then renamed into place with os.replace, only once the caller has checked it still
+holds the export: a package file under its final name is always complete, and it is the one the export records.
 """
 
 from __future__ import annotations
@@ -174,14 +175,21 @@ def readme_text(export: Export, key_id: str) -> str:
     return f"""Custody evidence package {export.pk}
 Request {access.number} at {export.property.code}. Signer key id {key_id}.
 
+FIRST: GET THE HOTEL'S PUBLIC KEY
+  Verify against the hotel's published public key, obtained from the hotel out of band (its website, a
+  letter, its audit log's published key), saved as HOTEL-KEY.pem; its key id must be {key_id}.
+  The public-key.pem inside this package is NOT proof of who signed: anyone who changes the package and
+  re-signs it with their own key puts their own key here, and such a package verifies against its own
+  embedded key. Only a check against the hotel's key shows the hotel signed it.
+
 CONTENTS
   manifest.json         What the package holds: every file with its size and SHA-256, the requested window
                         and the actual one (clips start at a keyframe), the SHA-256 of every source segment,
                         redaction and watermark flags, the approvals and the audit log's signed tree head.
                         Canonical JSON (RFC 8785); format "custody-evidence/1".
   manifest.sig          Ed25519 signature over the exact bytes of manifest.json, base64.
-  public-key.pem        The signer's public key. Compare it with the key the hotel publishes (key id above):
-                        a package signed by anyone else carries their key, not the hotel's.
+  public-key.pem        The signer's public key, for convenience only. Never verify with it: use the key
+                        the hotel publishes (key id above); a re-signed package carries the re-signer's key.
   clips/<CAMERA>.mp4    One clip per camera. Originals are never changed: these are copies.
   chain-of-custody.pdf  Request, purpose, approvals, grant, export options, file hashes, requested and
                         actual windows, and the log of who did what (English and Chinese).
@@ -190,12 +198,11 @@ CONTENTS
 VERIFY WITH STANDARD TOOLS (Linux or macOS; OpenSSL 3, jq)
   unzip PACKAGE.zip -d package && cd package
 
-  1. The signature over the manifest:
+  1. The signature over the manifest, with the hotel's key (HOTEL-KEY.pem, obtained from the hotel):
        base64 -d manifest.sig > manifest.sig.bin
-       openssl pkeyutl -verify -pubin -inkey public-key.pem -rawin \\
+       openssl pkeyutl -verify -pubin -inkey HOTEL-KEY.pem -rawin \\
            -in manifest.json -sigfile manifest.sig.bin
-     It must print "Signature Verified Successfully". Use the hotel's published key file instead of
-     public-key.pem to be sure who signed.
+     It must print "Signature Verified Successfully".
 
   2. Every file against the manifest:
        jq -r '.files[] | "\\(.sha256)  \\(.path)"' manifest.json | sha256sum -c
@@ -208,8 +215,10 @@ VERIFY WITH STANDARD TOOLS (Linux or macOS; OpenSSL 3, jq)
        jq -r '.files[].path' manifest.json | sort
 
 VERIFY WITH CUSTODY
-  custody evidence verify PACKAGE.zip [--public-key HOTEL-KEY.pem]
-  It checks all of the above and names what failed (exit status 0: the package is intact).
+  custody evidence verify PACKAGE.zip --public-key HOTEL-KEY.pem
+  It checks all of the above and names what failed (exit status 0: the package is intact and signed by
+  that key). Without --public-key it uses the package's own key, which proves only that the package is
+  intact, not who signed it.
 """
 
 
@@ -482,11 +491,15 @@ def write_zip(
     first: list[MemberFile],
     clips: Iterable[tuple[ExportClip, Path]],
     last: list[MemberFile],
+    attempt: int,
+    before_replace: Callable[[], object] | None = None,
     tick: Callable[[], object] | None = None,
 ) -> WrittenPackage:
-    """Write the package to ``target`` (via ``target.part``, fsynced, then renamed). Clip files are hashed again as
-    they are copied; one that changed since it was cut raises ClipChanged and nothing is left behind."""
-    part = target.with_name(target.name + ".part")
+    """Write the package to ``target`` (via ``target.part-<attempt>``, fsynced, then renamed). Clip files are hashed
+    again as they are copied; one that changed since it was cut raises ClipChanged and nothing is left behind.
+    ``before_replace`` runs once the part file is complete and before it is renamed: whatever it raises leaves the
+    target untouched (and the part file removed)."""
+    part = part_path(target, attempt)
     target.parent.mkdir(parents=True, exist_ok=True)
     try:
         with part.open("wb") as raw:
@@ -510,6 +523,8 @@ def write_zip(
                     archive.writestr(_zip_info(member.path, when, zipfile.ZIP_DEFLATED), member.data)
             raw.flush()
             os.fsync(raw.fileno())
+        if before_replace is not None:
+            before_replace()
         part.replace(target)
         _fsync_dir(target.parent)
     except BaseException:
@@ -530,12 +545,15 @@ def remove_work(export: Export) -> None:
     shutil.rmtree(work_dir(export), ignore_errors=True)
 
 
-def remove_partial(export: Export) -> None:
-    """Work files and a half-written zip of this export (never a finished package of another)."""
+def part_path(target: Path, attempt: int) -> Path:
+    return target.with_name(f"{target.name}.part-{attempt}")
+
+
+def remove_partial(export: Export, *, attempt: int) -> None:
+    """Work files and the half-written zip of this attempt of the export (never a finished package)."""
     remove_work(export)
     if export.package_name:
-        partial = package_path(export).with_name(export.package_name + ".part")
-        partial.unlink(missing_ok=True)
+        part_path(package_path(export), attempt).unlink(missing_ok=True)
 
 
 def public_key_member() -> MemberFile:

@@ -4,7 +4,9 @@
 An export is seen by its creator and by the property's reviewers (security manager, privacy officer, property
 manager); anyone else gets a 404, so its existence does not leak. IT admins and auditors get a 403 on every page:
 they never see footage nor packages. Creating an export is a use of the grant (custody.evidence.exporting), so only
-the grant's holder can, and a refusal is logged.
+the grant's holder can, and a refusal is logged. A package is footage: creating a download link, downloading and
+retrying are for the export's creator while the grant is usable (not revoked, not expired); reviewers see an export's
+metadata and hashes only. Every refusal is logged and answered 403 with the reason.
 """
 
 from __future__ import annotations
@@ -49,7 +51,9 @@ REFUSALS = {
     "not_the_holder": gettext_lazy("This grant was given to someone else; only its holder can export under it."),
     "revoked": gettext_lazy("This grant has been revoked."),
     "expired": gettext_lazy("This grant is no longer valid."),
-    "quota_used": gettext_lazy("This grant does not have enough uses left: each camera exported counts as one."),
+    "quota_used": gettext_lazy(
+        "This grant has no uses left: each export counts as one use, however many cameras it holds."
+    ),
     "wrong_kind": gettext_lazy("This grant does not allow exports; it was given for viewing only."),
     "camera_out_of_scope": gettext_lazy("A camera outside the grant was chosen."),
     "window_out_of_scope": gettext_lazy("The window reaches outside the grant's window."),
@@ -62,6 +66,10 @@ ERRORS = {
     "source_changed": gettext_lazy("A recording file no longer matches its hash from ingest; it was not used."),
     "source_unreadable": gettext_lazy("A recording file could not be read."),
     "grant_revoked": gettext_lazy("The grant was revoked before the export finished."),
+    "grant_expired": gettext_lazy("The grant expired before the export finished."),
+    "clip_changed": gettext_lazy(
+        "A cut clip changed on the disk before it was packaged; nothing was kept. Retry the export."
+    ),
     "io_error": gettext_lazy("A file could not be written."),
 }
 STEPS = {
@@ -76,7 +84,24 @@ STEPS = {
     "done": gettext_lazy("Done"),
     "failed": gettext_lazy("Failed"),
 }
+# Why someone may not have an export's package (a link, a download) nor retry it (exporting.grant_refusal).
+PACKAGE_REFUSALS = {
+    "not_the_creator": gettext_lazy(
+        "Only the person who made this export can download its package or retry it; reviewers see its details only."
+    ),
+    "grant_not_the_holder": gettext_lazy(
+        "You no longer hold this export's grant, so its package is not available to you."
+    ),
+    "grant_revoked": gettext_lazy(
+        "This export's grant was revoked: its package can no longer be downloaded and the export cannot be retried."
+    ),
+    "grant_expired": gettext_lazy(
+        "This export's grant has expired: its package can no longer be downloaded and the export cannot be retried."
+    ),
+    "grant_wrong_kind": gettext_lazy("This export's grant does not allow exports."),
+}
 LINK_REFUSALS = {
+    **PACKAGE_REFUSALS,
     "used": gettext_lazy("This link has already been used. Each link downloads once; create a new one."),
     "expired": gettext_lazy("This link has expired; create a new one."),
     "not_ready": gettext_lazy("This package is not available."),
@@ -204,17 +229,27 @@ def progress_context(export: Export) -> dict[str, Any]:
 
 
 def export_page(
-    request: AuthedRequest, export: Export, *, link: str = "", link_expires: Any = None, status: int = 200
+    request: AuthedRequest,
+    export: Export,
+    *,
+    link: str = "",
+    link_expires: Any = None,
+    refusal: str = "",
+    status: int = 200,
 ) -> HttpResponse:
     user = request.user
     prop = export.property
+    # The package and its retry are for the creator while the grant is usable; a reviewer sees metadata only.
+    package_refusal = exporting.grant_refusal(export, user)
     context = {
         **progress_context(export),
         "access": export.request,
         "clips": list(export.clips.select_related("camera").order_by("path")),
         "links": list(DownloadLink.objects.filter(export=export).select_related("user").order_by("-created_at")[:20]),
-        "can_retry": export.status == ExportStatus.FAILED,
-        "can_link": export.status == ExportStatus.DONE,
+        "can_retry": export.status == ExportStatus.FAILED and not package_refusal,
+        "can_link": export.status == ExportStatus.DONE and not package_refusal,
+        "package_refusal": PACKAGE_REFUSALS.get(package_refusal, package_refusal) if package_refusal else "",
+        "refusal": refusal,
         "new_link": link,
         "new_link_expires": link_expires,
         "link_hours": links.link_hours(),
@@ -250,7 +285,9 @@ def retry(request: AuthedRequest, prop: Property, pk: uuid.UUID) -> HttpResponse
     export = get_export_for_user(prop, request.user, pk)
     try:
         exporting.retry_export(export, acting_user=request.user)
-    except exporting.ExportRefused:
+    except exporting.ExportRefused as exc:
+        if exc.code in PACKAGE_REFUSALS:  # not the creator, or the grant is no longer usable (denied entry written)
+            return export_page(request, export, refusal=str(PACKAGE_REFUSALS[exc.code]), status=403)
         messages.error(request, _("Only a failed export can be retried."))
         return redirect("evidence:detail", code=prop.code, pk=export.pk)
     messages.success(request, _("Export queued again."))
@@ -265,7 +302,9 @@ def create_link(request: AuthedRequest, prop: Property, pk: uuid.UUID) -> HttpRe
     export = get_export_for_user(prop, request.user, pk)
     try:
         link, token = links.create_link(export, acting_user=request.user)
-    except links.LinkRefused:
+    except links.LinkRefused as exc:
+        if exc.code in PACKAGE_REFUSALS:  # not the creator, or the grant is no longer usable (denied entry written)
+            return export_page(request, export, refusal=str(PACKAGE_REFUSALS[exc.code]), status=403)
         return export_page(request, export, status=400)
     url = request.build_absolute_uri(reverse("evidence:download", kwargs={"code": prop.code, "token": token}))
     return export_page(request, export, link=url, link_expires=link.expires_at)

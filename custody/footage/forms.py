@@ -13,7 +13,7 @@ from django.core.files.uploadedfile import UploadedFile
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from custody.footage import ingest
+from custody.footage import ingest, watch
 from custody.footage.models import Camera, CameraStatus, IngestLayout, WatchedFolder
 from custody.properties.forms import PropertyScopedForm
 from custody.properties.models import PRIVATE_KINDS, AreaClass, Property
@@ -125,6 +125,26 @@ class WatchedFolderForm(PropertyScopedForm):
             raise forms.ValidationError(_("Give an absolute path (starting with /)."))
         if not path.is_dir():
             raise forms.ValidationError(_("There is no folder at this path on the server."))
+        path = path.resolve()  # stored resolved: one folder has one spelling (no "..", no symbolic links)
+        data_folder = watch.home_conflict(path)
+        if data_folder is not None:
+            raise forms.ValidationError(
+                _("This folder is, contains or lies inside Custody's data folder %(folder)s; watch the NVR's folder.")
+                % {"folder": data_folder}
+            )
+        other = watch.overlapping_folder(path, exclude_pk=self.instance.pk)
+        if other is not None and other.property_id == self.instance.property_id:
+            raise forms.ValidationError(
+                _("This folder is, contains or lies inside %(folder)s, which this property already watches.")
+                % {"folder": other.path}
+            )
+        if other is not None:
+            raise forms.ValidationError(
+                _(
+                    "This folder is, contains or lies inside a folder another property watches: "
+                    "footage is indexed for one property only."
+                )
+            )
         return str(path)
 
     def clean_timezone(self) -> str:

@@ -238,15 +238,17 @@ class IngestResult:
 
 
 def find_files(paths: Iterable[Path]) -> list[Path]:
+    """The files under ``paths``, each by its resolved absolute path (no "..", no symbolic link), so one file has
+    one spelling: Segment.path and QuarantinedFile.path are unique on it, whatever path it was reached by."""
     found: list[Path] = []
     for root in paths:
         if root.is_file():
-            found.append(root.absolute())
+            found.append(root.resolve())
             continue
-        for folder, dirs, names in os.walk(root):
+        for folder, dirs, names in os.walk(root.resolve()):
             dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-            found.extend(Path(folder).absolute() / name for name in sorted(names) if not name.startswith("."))
-    return found
+            found.extend((Path(folder) / name).resolve() for name in sorted(names) if not name.startswith("."))
+    return list(dict.fromkeys(found))
 
 
 @dataclass

@@ -54,7 +54,7 @@ class FileOutcome:
 
 
 def upload_folder(prop: Property, camera: Camera) -> Path:
-    return (Path(settings.CUSTODY_HOME) / "footage" / "uploads" / prop.code / camera.code).absolute()
+    return (Path(settings.CUSTODY_HOME) / "footage" / "uploads" / prop.code / camera.code).resolve()
 
 
 def _extension(name: str) -> str:

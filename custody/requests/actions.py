@@ -842,6 +842,9 @@ def _preserve(request: AccessRequest, actor: User | None) -> None:
     cameras = _scope_camera_ids(request)
     if not cameras or not (request.window_start and request.window_end):
         return
+    # The lock retention takes before it re-reads the holds of a camera and deletes its files (see
+    # custody.retention.retention): the preservation is in force before any file of its window is deleted.
+    list(Camera.objects.select_for_update().filter(pk__in=cameras).order_by("pk"))
     hold = Preservation.objects.create(
         request=request, property=request.property, window_start=request.window_start, window_end=request.window_end
     )

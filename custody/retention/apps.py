@@ -6,4 +6,3 @@ class RetentionConfig(AppConfig):
     name = "custody.retention"
     label = "retention"
     verbose_name = _("Retention, legal holds and backups")
-

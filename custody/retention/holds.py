@@ -87,10 +87,12 @@ def _cameras_of(prop: Property, cameras: Iterable[Camera | int]) -> list[Camera]
     ids = {c.pk if isinstance(c, Camera) else int(c) for c in cameras}
     if not ids:
         raise HoldError("cameras", _("Choose at least one camera."))
-    found = list(Camera.objects.filter(property=prop, pk__in=ids).order_by("code"))
+    # The camera rows are locked (in pk order, so two callers never deadlock) until the transaction ends: the
+    # retention job takes the same lock before it re-reads the holds and deletes a camera's files.
+    found = list(Camera.objects.select_for_update().filter(property=prop, pk__in=ids).order_by("pk"))
     if len(found) != len(ids):
         raise HoldError("cameras", _("A chosen camera is not a camera of this property."))
-    return found
+    return sorted(found, key=lambda camera: camera.code)
 
 
 # --- actions -------------------------------------------------------------------------------------------------

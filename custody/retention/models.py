@@ -32,7 +32,11 @@ class LegalHold(models.Model):
         _("case reference"), max_length=64, help_text=_("The case, claim or order number; no names.")
     )
     request = models.ForeignKey(
-        "requests.AccessRequest", on_delete=models.PROTECT, null=True, blank=True, related_name="legal_holds",
+        "requests.AccessRequest",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="legal_holds",
         verbose_name=_("access request"),
     )
     wrapped_key = models.BinaryField(editable=False)  # the hold's data key, wrapped by the KEK
@@ -129,7 +133,11 @@ class BackupRecord(models.Model):
         _("description"), max_length=300, help_text=_("What was copied, e.g. cameras and dates; no names.")
     )
     export = models.ForeignKey(
-        "evidence.Export", on_delete=models.PROTECT, null=True, blank=True, related_name="backups",
+        "evidence.Export",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="backups",
         verbose_name=_("evidence package"),
     )
     cameras = models.ManyToManyField(Camera, blank=True, related_name="+", verbose_name=_("cameras"))

@@ -35,9 +35,12 @@ segment path that points into the packages folder is refused (counted as failed)
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
+import os
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -127,6 +130,7 @@ class RetentionReport:
     dry_run: bool
     runs: list[PropertyRun] = field(default_factory=list)
     disk: list[DiskCheck] = field(default_factory=list)
+    busy: list[str] = field(default_factory=list)  # codes of properties another run was already working on
 
     @property
     def destroyed(self) -> int:
@@ -175,6 +179,29 @@ def held_q(windows: list[tuple[datetime, datetime]]) -> Q:
 
 def is_held(segment: Segment, windows: list[tuple[datetime, datetime]]) -> bool:
     return any(segment.start < end and segment.end > start for start, end in windows)
+
+
+def _resolved(path: str) -> str:
+    try:
+        return str(Path(path).resolve())
+    except (OSError, RuntimeError):
+        return path
+
+
+def held_elsewhere(segment: Segment) -> bool:
+    """Whether another live segment, of ANY property, with the same file (resolved path) or the same content
+    (SHA-256) is held: then this segment's file is not deleted either (it counts as held)."""
+    same = Q(path__in={segment.path, _resolved(segment.path)})
+    if segment.sha256:
+        same |= Q(sha256=segment.sha256)
+    twins = Segment.objects.filter(same, destroyed_at__isnull=True).exclude(pk=segment.pk).select_related("camera")
+    windows: dict[int, list[tuple[datetime, datetime]]] = {}
+    for twin in twins:
+        if twin.camera_id not in windows:
+            windows[twin.camera_id] = held_windows(twin.camera)
+        if is_held(twin, windows[twin.camera_id]):
+            return True
+    return False
 
 
 # --- disk ----------------------------------------------------------------------------------------------------
@@ -264,33 +291,51 @@ class _Destroyer:
         return self.record
 
     def destroy(self, segments: list[Segment], counts: dict[int, CameraCounts]) -> int:
-        """Delete the files, then mark the rows in one transaction; returns how many were destroyed."""
+        """Destroy the segments that are still unheld, camera by camera; returns how many were destroyed."""
         record = self.ensure_record()
-        done: list[int] = []
+        by_camera: dict[int, list[Segment]] = {}
         for segment in segments:
-            camera = counts[segment.camera_id]
-            if _is_protected(segment.path):
-                camera.failed += 1
-                continue
-            try:
-                Path(segment.path).unlink()
-            except FileNotFoundError:
-                camera.missing += 1
-            except OSError:
-                camera.failed += 1
-                continue
-            camera.destroyed += 1
-            camera.bytes += segment.size
-            done.append(segment.pk)
-        failed = len(segments) - len(done)
-        done_ids = set(done)
+            by_camera.setdefault(segment.camera_id, []).append(segment)
+        return sum(
+            self._destroy_for_camera(record, camera_id, rows, counts[camera_id])
+            for camera_id, rows in sorted(by_camera.items())
+        )
+
+    def _destroy_for_camera(
+        self, record: DestructionRecord, camera_id: int, segments: list[Segment], camera: CameraCounts
+    ) -> int:
+        """In one transaction holding the camera row's lock (the lock set_hold and a request's preservation take):
+        read the holds again, check each segment just before deleting its file, then mark the deleted ones."""
+        done: list[Segment] = []
+        failed = 0
         with transaction.atomic():
-            Segment.objects.filter(pk__in=done, destroyed_at__isnull=True).update(
+            locked = Camera.objects.select_for_update().get(pk=camera_id)
+            windows = held_windows(locked)
+            for segment in segments:
+                if is_held(segment, windows) or held_elsewhere(segment):
+                    camera.held += 1
+                    continue
+                if _is_protected(segment.path):
+                    camera.failed += 1
+                    failed += 1
+                    continue
+                try:
+                    Path(segment.path).unlink()
+                except FileNotFoundError:
+                    camera.missing += 1
+                except OSError:
+                    camera.failed += 1
+                    failed += 1
+                    continue
+                camera.destroyed += 1
+                camera.bytes += segment.size
+                done.append(segment)
+            Segment.objects.filter(pk__in=[s.pk for s in done], destroyed_at__isnull=True).update(
                 destroyed_at=self.now, destruction=record
             )
             DestructionRecord.objects.filter(pk=record.pk).update(
                 segments_destroyed=F("segments_destroyed") + len(done),
-                bytes_destroyed=F("bytes_destroyed") + sum(s.size for s in segments if s.pk in done_ids),
+                bytes_destroyed=F("bytes_destroyed") + sum(s.size for s in done),
                 segments_failed=F("segments_failed") + failed,
             )
         return len(done)
@@ -481,6 +526,29 @@ def _raise_disk_alert(prop: Property, check: DiskCheck, *, acting_user: Any) -> 
     )  # fmt: skip
 
 
+@contextmanager
+def property_lock(prop: Property) -> Iterator[bool]:
+    """One retention run per property at a time: an exclusive, non-blocking lock on
+    CUSTODY_HOME/cache/retention/<property id>.lock. Yields False at once when another run (the daily job, "run
+    now", the command) holds it. The operating system drops the lock when its process ends, so a killed run never
+    blocks the next one, which then continues into the killed run's unfinished record."""
+    folder = Path(settings.CUSTODY_HOME) / "cache" / "retention"
+    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    descriptor = os.open(folder / f"{prop.pk}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False
+            return
+        try:
+            yield True
+        finally:
+            fcntl.flock(descriptor, fcntl.LOCK_UN)
+    finally:
+        os.close(descriptor)
+
+
 def run_footage_retention(
     prop: Property | None = None,
     *,
@@ -494,26 +562,41 @@ def run_footage_retention(
     report = RetentionReport(dry_run=dry_run)
     properties = [prop] if prop is not None else list(Property.objects.order_by("code"))
     for each in properties:
-        run = _retention_pass(each, now=now, acting_user=acting_user, dry_run=dry_run, progress=progress)
-        report.runs.append(run)
-        pressure, checks = _disk_pass(each, now=now, acting_user=acting_user, dry_run=dry_run, progress=progress)
-        report.disk += checks
-        if pressure is not None:
-            report.runs.append(pressure)
         if dry_run:
+            _run_property(each, report, now=now, acting_user=acting_user, progress=progress)
             continue
-        with transaction.atomic():
-            gate.record(
-                Action.RETENTION_RUN, actor=acting_user, prop=each, object_type="property", object_id=each.pk,
-                details={
-                    "records": [r.record_id for r in (run, pressure) if r is not None and r.record_id],
-                    "destroyed": run.destroyed + (pressure.destroyed if pressure else 0),
-                    "bytes": run.bytes + (pressure.bytes if pressure else 0),
-                    "held": run.held, "failed": run.failed + (pressure.failed if pressure else 0),
-                    "disk_low": bool(checks),
-                },
-            )  # fmt: skip
+        with property_lock(each) as mine:
+            if not mine:
+                report.busy.append(each.code)
+                _say(progress, f"{each.code}: another retention run is in progress; this one does nothing")
+                continue
+            _run_property(each, report, now=now, acting_user=acting_user, progress=progress)
     return report
+
+
+def _run_property(
+    each: Property, report: RetentionReport, *, now: datetime, acting_user: Any, progress: Progress | None
+) -> None:
+    dry_run = report.dry_run
+    run = _retention_pass(each, now=now, acting_user=acting_user, dry_run=dry_run, progress=progress)
+    report.runs.append(run)
+    pressure, checks = _disk_pass(each, now=now, acting_user=acting_user, dry_run=dry_run, progress=progress)
+    report.disk += checks
+    if pressure is not None:
+        report.runs.append(pressure)
+    if dry_run:
+        return
+    with transaction.atomic():
+        gate.record(
+            Action.RETENTION_RUN, actor=acting_user, prop=each, object_type="property", object_id=each.pk,
+            details={
+                "records": [r.record_id for r in (run, pressure) if r is not None and r.record_id],
+                "destroyed": run.destroyed + (pressure.destroyed if pressure else 0),
+                "bytes": run.bytes + (pressure.bytes if pressure else 0),
+                "held": run.held, "failed": run.failed + (pressure.failed if pressure else 0),
+                "disk_low": bool(checks),
+            },
+        )  # fmt: skip
 
 
 def iso_utc(moment: datetime) -> str:

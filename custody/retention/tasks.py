@@ -25,4 +25,5 @@ def run_retention(property_code: str = "", user_id: int | None = None) -> dict[s
         "failed": report.failed,
         "records": [run.record_id for run in report.runs if run.record_id],
         "disk_low": len(report.disk),
+        "busy": report.busy,  # properties skipped: another run was already working on them
     }

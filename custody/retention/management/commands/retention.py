@@ -65,6 +65,8 @@ class Command(BaseCommand):
                 f"{check.threshold:g}%), now {check.after_percent:.1f}%"
                 + ("; only held footage is left" if check.only_held_left else "")
             )
+        for code in report.busy:
+            self.stdout.write(f"{code}: another retention run is in progress; skipped")
         verb = "would destroy" if dry_run else "destroyed"
         count = report.due if dry_run else report.destroyed
         self.stdout.write(f"total: {verb} {count} segments, held {report.held}, failed {report.failed}")
