@@ -22,8 +22,8 @@ from custody.audit.events import Action, Outcome
 from custody.audit.models import AuditEntry
 from custody.footage import playback
 from custody.footage.ingest import FRIGATE_PATTERN, Layout, ingest
-from custody.footage.models import Camera
-from custody.requests import actions
+from custody.footage.models import Camera, Segment
+from custody.requests import actions, grants
 from custody.requests.models import Grant
 from tests.conftest import PASSWORD, Hotel, make_user, signed_in_client
 from tests.test_browser import OUTPUT, page  # noqa: F401  (fixture)
@@ -361,3 +361,167 @@ def test_the_purge_task_removes_expired_clips(footage: Footage) -> None:
         os.utime(path, (old, old))
     result = playback.purge_playback_cache.call()
     assert result == {"removed": 2} and not clip.final.exists()
+
+
+# --- review fixes: refusals under the lock, masks in the stream, hostile reports, races, the builders' cap --------
+
+
+def test_a_refusal_under_the_lock_keeps_its_denied_entry(footage: Footage, monkeypatch: Any) -> None:
+    """The grant is revoked between the pre-check and use_grant's lock: the denied entry use_grant wrote is rolled
+    back with the transaction, so start_session commits it again; no use, no FOOTAGE_PLAYED."""
+    actions.revoke_grant(footage.grant, "Case closed", acting_user=footage.people.manager)
+    footage.grant.refresh_from_db()
+    monkeypatch.setattr(grants, "check_use", lambda *args, **kwargs: footage.grant)  # passed just before the revoke
+    response = footage.start_playback()
+    assert response.status_code == 403
+    entry = AuditEntry.objects.get(action=Action.GRANT_USED, outcome=Outcome.DENIED)
+    assert entry.details["reason"] == "revoked" and entry.details["camera"] == "CAM-1"
+    assert entry.grant_ref == str(footage.grant.pk) and entry.request_ref == footage.grant.request.number
+    assert not AuditEntry.objects.filter(action=Action.FOOTAGE_PLAYED, outcome=Outcome.ALLOWED).exists()
+    footage.grant.refresh_from_db()
+    assert footage.grant.views_used == 0
+
+
+MASK = [[0.0, 0.0], [0.5, 0.0], [0.5, 0.5], [0.0, 0.5]]  # the top-left quarter of the picture
+
+
+def corner_pixels(data: bytes) -> list[tuple[int, int, int]]:
+    """The colour at (40, 40) (inside MASK) of every decoded frame."""
+    with av.open(io.BytesIO(data)) as container:
+        return [frame.to_image().getpixel((40, 40)) for frame in container.decode(video=0)]
+
+
+def test_a_masked_camera_streams_only_the_masked_clip(footage: Footage) -> None:
+    """The stream of a camera with privacy masks is re-encoded with them filled black; it is never tailed while
+    built and the unmasked stream copy is never served (nor left in the cache)."""
+    camera = footage.hotel.camera
+    source = Segment.objects.filter(camera=camera, start__gte=footage.start).order_by("start").first()
+    assert source is not None
+    assert all(pixel[2] > 60 for pixel in corner_pixels(Path(source.path).read_bytes()))  # the source: not black
+    camera.privacy_masks = [MASK]
+    camera.save()
+    token = footage.token(footage.start_playback())  # the whole window, across its 10 s gap
+    response = footage.client.get(footage.url("stream", token=token))
+    assert response.status_code == 200 and response.has_header("Content-Length")  # the complete, masked file
+    data = body(response)
+    pixels = corner_pixels(data)
+    assert len(pixels) == 500 and all(max(pixel) < 24 for pixel in pixels)
+    clip = wait_complete(token)
+    walls = frame_walls(data, dt.datetime.fromisoformat(clip.info()["actual_start"]))
+    assert not [w for w in walls if footage.start + 30 * SECOND <= w < footage.start + 40 * SECOND]  # still a gap
+    assert clip.final.read_bytes() == data and clip.info()["masked"] is True
+    assert sorted(p.suffix for p in playback.cache_dir().iterdir()) == [".json", ".mp4"]  # no unmasked copy kept
+    ranged = footage.client.get(footage.url("stream", token=token), HTTP_RANGE="bytes=0-99")
+    assert ranged.status_code == 206 and body(ranged) == data[:100]
+    html = footage.client.get(footage.url("timeline") + f"?session={token}").content.decode()
+    assert 'class="pb-masks"' in html and "privacy masks blacked out" in html  # the overlay is kept too
+
+
+def test_an_unmasked_clip_is_not_served_for_a_camera_masked_since(footage: Footage) -> None:
+    token = footage.token(footage.start_playback(end=(footage.start + 20 * SECOND).isoformat()))
+    plain = wait_complete(token)
+    footage.hotel.camera.privacy_masks = [MASK]
+    footage.hotel.camera.save()
+    data = body(footage.client.get(footage.url("stream", token=token)))
+    assert data != plain.final.read_bytes()
+    assert all(max(pixel) < 24 for pixel in corner_pixels(data))
+
+
+def test_watched_refuses_deeply_nested_and_oversized_reports(footage: Footage) -> None:
+    url = footage.url("watched", token=footage.token(footage.start_playback()))
+    deep = footage.client.post(url, "[" * 5000 + "]" * 5000, content_type="application/json")
+    assert deep.status_code == 400 and deep.json()["field"] == "ranges"
+    deeper = footage.client.post(url, '{"ranges": ' + "[" * 7000 + "]" * 7000 + "}", content_type="application/json")
+    assert deeper.status_code == 400
+    assert footage.client.post(url, "[" * 100000, content_type="application/json").status_code == 400
+    huge = json.dumps({"ranges": [[footage.start.isoformat(), footage.end.isoformat()]] * 400})
+    too_large = footage.client.post(url, huge, content_type="application/json")
+    assert too_large.status_code == 400 and too_large.json()["error"] == "too_large"
+    assert not AuditEntry.objects.filter(action=Action.FOOTAGE_WATCHED, outcome=Outcome.ALLOWED).exists()
+
+
+def slow_builds(monkeypatch: Any, seconds: float) -> None:
+    """Every write of a clip being built waits a little, so a build lasts long enough to race with."""
+    write = playback._Counting.write
+
+    def slow(self: Any, data: Any) -> int:
+        time.sleep(seconds)
+        return write(self, data)
+
+    monkeypatch.setattr(playback._Counting, "write", slow)
+
+
+def test_a_clip_completed_after_the_answer_still_streams_whole(footage: Footage, monkeypatch: Any) -> None:
+    """The builder renames .part to .mp4 after the view answered with the growing file and before its body is read:
+    the body is still the whole clip (the view opened the file before answering)."""
+    slow_builds(monkeypatch, 0.02)
+    token = footage.token(footage.start_playback(end=(footage.start + 20 * SECOND).isoformat()))
+    response = footage.client.get(footage.url("stream", token=token))
+    assert response.status_code == 200 and not response.has_header("Content-Length")  # the growing file
+    clip = wait_complete(token)  # renamed now, nothing read yet
+    assert body(response) == clip.final.read_bytes()
+
+
+def test_a_part_renamed_before_it_is_opened_falls_back_to_the_final_file(footage: Footage, monkeypatch: Any) -> None:
+    slow_builds(monkeypatch, 0.02)
+    open_part = playback.open_part
+
+    def late(builder: playback.Builder) -> Any:
+        builder.wait(lambda: builder.done, 60)  # the rename happens between the view's check and the open
+        return open_part(builder)
+
+    monkeypatch.setattr(playback, "open_part", late)
+    token = footage.token(footage.start_playback(end=(footage.start + 20 * SECOND).isoformat()))
+    response = footage.client.get(footage.url("stream", token=token))
+    clip = wait_complete(token)
+    assert response.status_code == 200 and response["Content-Length"] == str(clip.final.stat().st_size)
+    assert body(response) == clip.final.read_bytes()
+
+
+def test_too_many_builders_is_a_503_with_retry_after(footage: Footage, monkeypatch: Any) -> None:
+    monkeypatch.setattr(playback, "BUILDERS_MAX", 1)
+    monkeypatch.setitem(playback._builders, "0" * 40, object())  # another clip being built
+    token = footage.token(footage.start_playback())  # the use is counted; the build waits for a free builder
+    busy = footage.client.get(footage.url("stream", token=token))
+    assert busy.status_code == 503 and busy["Retry-After"] == "5"
+    assert "Too many clips are being prepared" in busy.content.decode()
+    assert footage.client.get(footage.url("timeline") + f"?session={token}").status_code == 200
+    monkeypatch.delitem(playback._builders, "0" * 40)
+    assert footage.client.get(footage.url("stream", token=token)).status_code == 200
+    footage.grant.refresh_from_db()
+    assert footage.grant.views_used == 1
+
+
+def test_purge_keeps_the_facts_of_a_clip_in_use(footage: Footage) -> None:
+    """A clip created long ago but used just now (its .mp4 touched) keeps its .json: it is still served whole."""
+    token = footage.token(footage.start_playback())
+    clip = wait_complete(token)
+    old = time.time() - playback.SESSION_SECONDS - 60
+    os.utime(clip.meta, (old, old))
+    os.utime(clip.final, (old, old))
+    assert footage.client.get(footage.url("stream", token=token), HTTP_RANGE="bytes=0-9").status_code == 206
+    assert playback.purge_cache() == 0 and clip.meta.exists() and clip.final.exists()
+    assert playback.builder_for(playback.read_token(token)).builder is None  # still complete, not rebuilt
+    leftover = playback.cache_dir() / ("f" * 40 + ".json")  # the facts of a clip already gone
+    leftover.write_text("{}")
+    os.utime(leftover, (old, old))
+    assert playback.purge_cache() == 1 and not leftover.exists()
+
+
+def test_a_clip_purged_between_lookup_and_read_is_gone_not_an_error(footage: Footage, monkeypatch: Any) -> None:
+    token = footage.token(footage.start_playback())
+    wait_complete(token)
+    builder_for = playback.builder_for
+
+    def purged(session: playback.Session) -> playback.Clip:
+        clip = builder_for(session)
+        clip.final.unlink()  # the purge ran just after the lookup
+        return clip
+
+    monkeypatch.setattr(playback, "builder_for", purged)
+    response = footage.client.get(footage.url("stream", token=token), HTTP_RANGE="bytes=0-9")
+    assert response.status_code == 410 and "start the playback again" in response.content.decode()
+
+
+def test_a_huge_camera_number_is_a_form_error(footage: Footage) -> None:
+    assert footage.start_playback(camera="9" * 30).status_code == 400

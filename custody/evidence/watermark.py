@@ -90,7 +90,9 @@ def reencode(
             raise ReencodeError("no_video")
         video = source_container.streams.video[0]
         width, height = video.codec_context.width, video.codec_context.height
-        rate = video.average_rate or video.guessed_rate or Fraction(25)
+        # guessed_rate, not average_rate: a window spanning a recording gap has a low average rate, and an encoder
+        # clock of 1/average_rate would round frames 1/fps apart onto the same timestamp.
+        rate = video.guessed_rate or video.average_rate or Fraction(25)
         hidden = mask_image(masks, width, height)
         black = Image.new("RGB", (width, height), (0, 0, 0)) if hidden is not None else None
         top = text_band(top_text, width, height) if top_text else None
@@ -101,6 +103,7 @@ def reencode(
                 stream: Any = out.add_stream(CODEC, rate=rate, options=dict(ENCODER_OPTIONS))
                 stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
                 stream.time_base = video.time_base
+                stream.codec_context.time_base = video.time_base  # keep the source's fine clock (see rate)
                 for frame in source_container.decode(video):
                     image = frame.to_image()
                     if hidden is not None and black is not None:

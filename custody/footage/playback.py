@@ -8,7 +8,15 @@ The clip is built once per (grant, camera, window, segments) into ``CUSTODY_HOME
 background thread writing a fragmented MP4 (``remux.remux_window(fragmented=True)``) to ``<hash>.part-<random>``,
 renamed to ``<hash>.mp4`` when complete (with ``<hash>.json``: the actual bounds and the SHA-256). While it is
 being written the stream view tails the growing file; once complete, Range requests are served from it.
-``purge_cache`` removes what is older than a session; the ``purge_playback_cache`` task runs it.
+
+A camera with privacy masks is never served as a stream copy: its clip is cut to ``<hash>.copy-<random>``, then
+re-encoded with the masks filled black (``custody.evidence.watermark.reencode``) to the ``.part`` file, and only that
+is renamed to ``<hash>.mp4``; such a builder offers nothing to tail (``streamable`` is False), so its first byte
+comes once the re-encode is complete. The masks are part of the cache name.
+
+At most ``BUILDERS_MAX`` clips are built at once (``BuildersBusy`` beyond). ``purge_cache`` removes clips whose
+``.mp4`` was not used (its mtime, touched on every use) for longer than a session, with their ``.json``, and
+leftovers of builds; the ``purge_playback_cache`` task runs it.
 """
 
 from __future__ import annotations
@@ -34,6 +42,7 @@ from django_tasks import task
 from custody.accounts.models import User
 from custody.audit import gate
 from custody.audit.events import Action
+from custody.evidence import watermark
 from custody.footage import remux
 from custody.footage.models import Camera, Segment
 from custody.properties.models import Property
@@ -46,6 +55,10 @@ SALT = "custody.footage.playback"
 SESSION_SECONDS = 30 * 60
 CHUNK = 256 * 1024
 BUILDERS_MAX = 8
+
+
+class BuildersBusy(Exception):
+    """``BUILDERS_MAX`` clips are being built already; try again shortly."""
 
 
 class PlaybackRefused(Exception):
@@ -124,22 +137,40 @@ def start_session(
     otherwise), audit FOOTAGE_PLAYED, and return the session. The build of the clip starts at once."""
     # Checked before the transaction opens, so a refusal's denied entry is committed.
     grants.check_use(grant.pk, actor=actor, prop=prop, kind="footage_view", cameras=[camera], start=start, end=end)
-    with transaction.atomic():
-        used = grants.use_grant(
-            grant.pk, actor=actor, prop=prop, kind="footage_view", camera=camera, start=start, end=end
-        )
-        session = Session(actor.pk, prop.pk, str(grant.pk), camera.pk, start, end, time.time(), secrets.token_hex(4))
-        gate.record(
-            Action.FOOTAGE_PLAYED,
+    try:
+        with transaction.atomic():
+            used = grants.use_grant(
+                grant.pk, actor=actor, prop=prop, kind="footage_view", camera=camera, start=start, end=end
+            )
+            session = Session(
+                actor.pk, prop.pk, str(grant.pk), camera.pk, start, end, time.time(), secrets.token_hex(4)
+            )
+            gate.record(
+                Action.FOOTAGE_PLAYED,
+                actor=actor,
+                prop=prop,
+                obj=camera,
+                request_ref=used.request.number,
+                grant_ref=used.ref,
+                purpose="grant.footage_view",
+                details=_details(camera, start, end, uses=used.views_used),
+            )
+    except grants.GrantRefused as exc:
+        # Refused under the lock (revoked or the last use taken since the pre-check): the denied entry use_grant
+        # wrote was rolled back with the transaction, so commit it again.
+        gate.record_denied(
+            Action.GRANT_USED,
             actor=actor,
             prop=prop,
-            obj=camera,
-            request_ref=used.request.number,
-            grant_ref=used.ref,
-            purpose="grant.footage_view",
-            details=_details(camera, start, end, uses=used.views_used),
+            object_type="requests.grant",
+            object_id=str(grant.pk),
+            grant_ref=str(grant.pk),
+            request_ref=grant.request.number,
+            details=_details(camera, start, end, reason=exc.code),
         )
-    builder_for(session)
+        raise
+    with contextlib.suppress(BuildersBusy, remux.RemuxError):
+        builder_for(session)  # started now when possible; otherwise the stream request starts it
     return session
 
 
@@ -240,21 +271,39 @@ def segments_of(session: Session) -> list[Segment]:
     return remux.live_segments(camera, session.start, session.end)
 
 
-def cache_name(session: Session, segments: list[Segment]) -> str:
+def masks_of(camera: Camera) -> list[list[list[float]]]:
+    """The camera's privacy masks as lists of [x, y] fractions (empty when it has none)."""
+    return [[[float(x), float(y)] for x, y in polygon] for polygon in camera.privacy_masks or []]
+
+
+def cache_name(session: Session, segments: list[Segment], masks: list[list[list[float]]] | None = None) -> str:
     parts = [session.grant_id, str(session.camera_id), session.start.isoformat(), session.end.isoformat()]
     parts += [f"{s.pk}:{s.sha256}" for s in segments]
+    if masks:
+        parts.append("masks:" + json.dumps(masks, separators=(",", ":")))
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:40]
 
 
 class Builder:
     """One clip being written by a background thread; readers wait on ``changed``."""
 
-    def __init__(self, name: str, segments: list[Segment], start: dt.datetime, end: dt.datetime) -> None:
+    def __init__(
+        self,
+        name: str,
+        segments: list[Segment],
+        start: dt.datetime,
+        end: dt.datetime,
+        masks: list[list[list[float]]] | None = None,
+    ) -> None:
         folder = cache_dir()
         self.name = name
         self.final = folder / f"{name}.mp4"
         self.meta = folder / f"{name}.json"
-        self.part = folder / f"{name}.part-{secrets.token_hex(4)}"
+        random = secrets.token_hex(4)
+        self.part = folder / f"{name}.part-{random}"
+        self.copy = folder / f"{name}.copy-{random}"  # the unmasked stream copy of a masked camera; never served
+        self.masks = masks or []
+        self.streamable = not self.masks  # only a stream copy without masks may be tailed while written
         self.segments, self.start, self.end = segments, start, end
         self.changed = threading.Condition()
         self.written = 0
@@ -265,8 +314,9 @@ class Builder:
 
     def _run(self) -> None:
         try:
-            with self.part.open("wb") as handle:
-                out = _Counting(handle, self)
+            target = self.copy if self.masks else self.part
+            with target.open("wb") as handle:
+                out = _Counting(handle, self if self.streamable else None)
                 result = remux.remux_window(
                     self.segments,
                     self.start,
@@ -275,16 +325,24 @@ class Builder:
                     fragmented=True,
                     on_start=self._started,
                 )
+            sha256, size = result.sha256, result.bytes_written
+            if self.masks:
+                watermark.reencode(self.copy, self.part, masks=self.masks)
+                self.copy.unlink()
+                sha256, size = _sha256(self.part), self.part.stat().st_size
             meta = {
                 "actual_start": result.actual_start.isoformat(),
                 "actual_end": result.actual_end.isoformat(),
-                "sha256": result.sha256,
-                "bytes": result.bytes_written,
+                "sha256": sha256,
+                "bytes": size,
+                "masked": bool(self.masks),
             }
             self.meta.write_text(json.dumps(meta))
             self.part.replace(self.final)
             self._finish("")
         except remux.RemuxError as exc:
+            self._finish(exc.code)
+        except watermark.ReencodeError as exc:
             self._finish(exc.code)
         except Exception as exc:
             log.exception("playback clip %s failed", self.name)
@@ -296,6 +354,8 @@ class Builder:
             self.changed.notify_all()
 
     def _finish(self, error: str) -> None:
+        with contextlib.suppress(OSError):
+            self.copy.unlink(missing_ok=True)
         if error:
             with contextlib.suppress(OSError):
                 self.part.unlink()
@@ -315,10 +375,19 @@ class Builder:
             return self.changed.wait_for(predicate, timeout)
 
 
-class _Counting:
-    """The builder's output: counts what reached the file so readers know how far they may read."""
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while chunk := handle.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
 
-    def __init__(self, handle: Any, builder: Builder) -> None:
+
+class _Counting:
+    """The builder's output: counts what reached the file so readers know how far they may read (not for a copy
+    that is re-encoded before it is served: readers then wait for the end)."""
+
+    def __init__(self, handle: Any, builder: Builder | None) -> None:
         self._handle, self._builder = handle, builder
 
     def writable(self) -> bool:
@@ -330,7 +399,8 @@ class _Counting:
     def write(self, data: Any) -> int:
         n: int = self._handle.write(data)
         self._handle.flush()
-        self._builder.wrote(n)
+        if self._builder is not None:
+            self._builder.wrote(n)
         return n
 
     def flush(self) -> None:
@@ -359,21 +429,26 @@ class Clip:
 
 def builder_for(session: Session) -> Clip:
     """The clip of a session: the cached file when complete, else the builder writing it (started if needed).
-    remux.RemuxError("no_frames") when the window holds no recording."""
-    segments = segments_of(session)
+    remux.RemuxError("no_frames") when the window holds no recording; BuildersBusy when a new build is needed
+    but ``BUILDERS_MAX`` are running."""
+    camera = Camera.objects.get(pk=session.camera_id)
+    segments = remux.live_segments(camera, session.start, session.end)
     if not segments:
         raise remux.RemuxError("no_frames", "no recording in the window")
-    name = cache_name(session, segments)
+    masks = masks_of(camera)
+    name = cache_name(session, segments, masks)
     folder = cache_dir()
     final, meta = folder / f"{name}.mp4", folder / f"{name}.json"
     with _lock:
         if final.exists() and meta.exists():
             with contextlib.suppress(OSError):
-                final.touch()  # in use: not purged under a viewer
-            return Clip(final, meta, None)
+                final.touch()  # in use: its last use keeps it (and its .json) from being purged under a viewer
+                return Clip(final, meta, None)
         builder = _builders.get(name)
         if builder is None:
-            builder = Builder(name, segments, session.start, session.end)
+            if len(_builders) >= BUILDERS_MAX:
+                raise BuildersBusy(name)
+            builder = Builder(name, segments, session.start, session.end, masks)
             _builders[name] = builder
             builder.thread.start()
     return Clip(final, meta, builder)
@@ -390,9 +465,19 @@ def clip_start(clip: Clip, timeout: float = 2.0) -> dt.datetime | None:
     return dt.datetime.fromisoformat(value) if value else None
 
 
-def tail(builder: Builder) -> Iterator[bytes]:
-    """The bytes of a clip being written, as they arrive, to the end (or until its build fails)."""
-    with builder.part.open("rb") as handle:
+def open_part(builder: Builder) -> Any:
+    """The file a streamable builder is writing, opened for ``tail``: FileNotFoundError once it was renamed to the
+    final file (or removed after a failure). Opened by the view before it answers, so the rename cannot break the
+    response."""
+    if not builder.streamable:
+        raise FileNotFoundError(builder.part)
+    return builder.part.open("rb")
+
+
+def tail(builder: Builder, opened: Any) -> Iterator[bytes]:
+    """The bytes of a clip being written (``opened`` by ``open_part``), as they arrive, to the end (or until its
+    build fails)."""
+    with opened as handle:
         sent = [0]
         while True:
             builder.wait(lambda: builder.written > sent[0] or builder.done, 5.0)
@@ -408,8 +493,9 @@ def tail(builder: Builder) -> Iterator[bytes]:
                 return
 
 
-def file_range(path: Path, first: int, last: int) -> Iterator[bytes]:
-    with path.open("rb") as handle:
+def file_range(opened: Any, first: int, last: int) -> Iterator[bytes]:
+    """Bytes first..last of a file already opened (so a purge between the answer and the read cannot break it)."""
+    with opened as handle:
         handle.seek(first)
         remaining = last - first + 1
         while remaining > 0:
@@ -420,24 +506,38 @@ def file_range(path: Path, first: int, last: int) -> Iterator[bytes]:
             yield chunk
 
 
+def _age(path: Path, now: float) -> float | None:
+    try:
+        return now - path.stat().st_mtime
+    except FileNotFoundError:
+        return None
+
+
 def purge_cache(now: float | None = None) -> int:
-    """Remove cached clips not used for longer than a session (and leftovers of builds); the count removed."""
+    """Remove cached clips not used for longer than a session (and leftovers of builds); the count removed.
+    A clip's age is that of its ``.mp4`` (touched on every use), never its ``.json``: the facts of a clip in use
+    stay with it. Files of a clip being built are left alone."""
     now = now if now is not None else time.time()
     folder = Path(settings.CUSTODY_HOME) / "cache" / "playback"
     if not folder.is_dir():
         return 0
+    removed = 0
     with _lock:
-        busy = {b.part.name for b in _builders.values()}
-        removed = 0
-        for path in folder.iterdir():
-            if path.name in busy or not path.is_file():
+        busy = set(_builders)
+        for path in sorted(folder.iterdir()):
+            name = path.name.split(".", 1)[0]
+            if name in busy or not path.is_file():
                 continue
-            try:
-                if now - path.stat().st_mtime > SESSION_SECONDS:
+            if path.suffix == ".json":
+                age = _age(folder / f"{name}.mp4", now)
+                if age is None:  # a clip's facts without the clip: a leftover, aged by itself
+                    age = _age(path, now)
+            else:
+                age = _age(path, now)
+            if age is not None and age > SESSION_SECONDS:
+                with contextlib.suppress(FileNotFoundError):
                     path.unlink()
                     removed += 1
-            except FileNotFoundError:
-                continue
     return removed
 
 

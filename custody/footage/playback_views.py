@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import re
 import uuid
 from typing import Any
@@ -38,6 +39,8 @@ from custody.requests.views import FILE, requests_view
 
 WAIT_FIRST_BYTES = 30.0
 WAIT_COMPLETE = 120.0
+WATCHED_BODY_MAX = 16 * 1024  # a report holds at most 50 ranges of two ISO times: far less
+RETRY_AFTER = "5"
 RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
 TICKS_MAX = 400
 
@@ -85,11 +88,21 @@ def _forbidden(message: str) -> HttpResponse:
     return HttpResponse(message, status=403, content_type="text/plain; charset=utf-8")
 
 
+def _text(message: str, status: int) -> HttpResponse:
+    return HttpResponse(message, status=status, content_type="text/plain; charset=utf-8")
+
+
+def _busy() -> HttpResponse:
+    response = _text(_("Too many clips are being prepared right now; try again in a few seconds."), 503)
+    response["Retry-After"] = RETRY_AFTER
+    return response
+
+
 # --- the timeline page --------------------------------------------------------------------------------------------
 
 
 class StartForm(forms.Form):
-    camera = forms.IntegerField(label=gettext_lazy("Camera"), min_value=1)
+    camera = forms.IntegerField(label=gettext_lazy("Camera"), min_value=1, max_value=2**63 - 1)
     start = forms.DateTimeField(label=gettext_lazy("From"), required=False)
     end = forms.DateTimeField(label=gettext_lazy("Until"), required=False)
 
@@ -157,6 +170,8 @@ def _page(
             clip_start = playback.clip_start(playback.builder_for(session))
         except remux.RemuxError:
             message = message or _("There is no recording in this window.")
+        except playback.BuildersBusy:
+            pass  # the player's stream request starts the build (and retries while too many are running)
         player = {
             "camera": camera,
             "session": session,
@@ -167,6 +182,7 @@ def _page(
                 "playback:watched", kwargs={"code": prop.code, "grant_pk": grant.pk, "token": token}
             ),
             "masks": [" ".join(f"{p[0]},{p[1]}" for p in polygon) for polygon in camera.privacy_masks or []],
+            "masked": bool(camera.privacy_masks),
         }
     state = grant_state(grant)
     context = {
@@ -286,19 +302,30 @@ def _parse_range(header: str, size: int) -> tuple[int, int] | str | None:
     return first, min(last, size - 1)
 
 
+def _gone() -> HttpResponse:
+    return _text(_("This clip is no longer kept; start the playback again from the timeline."), 410)
+
+
 def _serve_file(request: AuthedRequest, clip: playback.Clip) -> HttpResponseBase:
-    size = clip.final.stat().st_size
+    """The complete clip, whole or a range. Opened before answering: a clip purged since is a 410, never a 500
+    or a broken body."""
+    try:
+        opened = clip.final.open("rb")
+    except FileNotFoundError:
+        return _gone()
+    size = os.fstat(opened.fileno()).st_size
     wanted = _parse_range(request.headers.get("Range", ""), size)
     if wanted == "416":
+        opened.close()
         response: HttpResponseBase = HttpResponse(status=416)
         response["Content-Range"] = f"bytes */{size}"
     elif wanted is None:
-        response = StreamingHttpResponse(playback.file_range(clip.final, 0, size - 1), content_type="video/mp4")
+        response = StreamingHttpResponse(playback.file_range(opened, 0, size - 1), content_type="video/mp4")
         response["Content-Length"] = str(size)
     else:
         assert isinstance(wanted, tuple)
         first, last = wanted
-        response = StreamingHttpResponse(playback.file_range(clip.final, first, last), content_type="video/mp4",
+        response = StreamingHttpResponse(playback.file_range(opened, first, last), content_type="video/mp4",
                                          status=206)  # fmt: skip
         response["Content-Range"] = f"bytes {first}-{last}/{size}"
         response["Content-Length"] = str(last - first + 1)
@@ -320,19 +347,27 @@ def stream(request: AuthedRequest, prop: Property, grant_pk: uuid.UUID, token: s
         clip = playback.builder_for(session)
     except remux.RemuxError:
         return HttpResponse(_("There is no recording in this window."), status=404, content_type="text/plain")
+    except playback.BuildersBusy:
+        return _busy()
     builder = clip.builder
     if builder is not None:
         range_header = request.headers.get("Range", "").strip()
-        if range_header in ("", "bytes=0-"):
+        if builder.streamable and range_header in ("", "bytes=0-"):
             builder.wait(lambda: builder.written > 0 or builder.done, WAIT_FIRST_BYTES)
             if not builder.done and builder.written > 0:
-                response = StreamingHttpResponse(playback.tail(builder), content_type="video/mp4")
-                response["X-Content-Type-Options"] = "nosniff"
-                return response
+                try:
+                    opened = playback.open_part(builder)
+                except FileNotFoundError:
+                    pass  # renamed to the final file since (or failed): answered below once done
+                else:
+                    response = StreamingHttpResponse(playback.tail(builder, opened), content_type="video/mp4")
+                    response["X-Content-Type-Options"] = "nosniff"
+                    return response
         builder.wait(lambda: builder.done, WAIT_COMPLETE)
         if not builder.done:
-            return HttpResponse(_("The clip is still being prepared; try again."), status=503,
-                                content_type="text/plain")  # fmt: skip
+            preparing = _text(_("The clip is still being prepared; try again."), 503)
+            preparing["Retry-After"] = RETRY_AFTER
+            return preparing
         if builder.error:
             message = _("There is no recording in this window.") if builder.error == "no_frames" else builder.error
             return HttpResponse(message, status=404 if builder.error == "no_frames" else 500,
@@ -351,11 +386,23 @@ def watched(request: AuthedRequest, prop: Property, grant_pk: uuid.UUID, token: 
     except playback.PlaybackRefused as exc:
         return JsonResponse({"error": exc.code, "message": _refusal(exc.code)}, status=403)
     try:
-        if request.content_type == "application/json":
-            body = json.loads(request.body or b"{}")
-            ranges = body.get("ranges") if isinstance(body, dict) else None
-        else:  # a form post: ranges as a JSON list in one field
-            ranges = json.loads(request.POST.get("ranges") or "[]")
+        length = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        length = WATCHED_BODY_MAX + 1
+    if length > WATCHED_BODY_MAX or len(request.body) > WATCHED_BODY_MAX:
+        return JsonResponse(
+            {"error": "too_large", "field": "ranges", "message": _("The report of watched ranges is too large.")},
+            status=400,
+        )
+    try:
+        try:
+            if request.content_type == "application/json":
+                body = json.loads(request.body or b"{}")
+                ranges = body.get("ranges") if isinstance(body, dict) else None
+            else:  # a form post: ranges as a JSON list in one field
+                ranges = json.loads(request.POST.get("ranges") or "[]")
+        except RecursionError as exc:  # nested too deeply to parse: not a report
+            raise ValueError("ranges") from exc
         windows = playback.record_watched(session, grant, camera, actor=request.user, prop=prop, ranges=ranges or [])
     except ValueError as exc:
         field = str(exc) or "ranges"

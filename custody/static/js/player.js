@@ -4,6 +4,8 @@
 (function () {
   "use strict";
   const REPORT_EVERY_MS = 15000;
+  const RETRY_MS = 3000;
+  const RETRIES_MAX = 40;
 
   function fmt(date, tz) {
     try {
@@ -85,7 +87,19 @@
     video.addEventListener("loadedmetadata", () => {
       if (video.videoWidth && video.videoHeight) { stage.style.aspectRatio = video.videoWidth + " / " + video.videoHeight; }
     });
-    video.addEventListener("error", () => { if (status) { status.textContent = stage.dataset.errorText; } });
+    // The stream answers 503 (Retry-After) while a masked clip is re-encoded or too many clips are being built:
+    // try again a while before giving up.
+    let retries = 0;
+    video.addEventListener("error", () => {
+      if (retries < RETRIES_MAX && video.getAttribute("src")) {
+        retries += 1;
+        if (status) { status.textContent = stage.dataset.preparingText || ""; }
+        window.setTimeout(() => { video.src = streamUrl + "?retry=" + retries; video.play().catch(() => {}); }, RETRY_MS);
+        return;
+      }
+      if (status) { status.textContent = stage.dataset.errorText; }
+    });
+    video.addEventListener("loadeddata", () => { if (status && retries) { status.textContent = ""; } });
     window.setInterval(() => report(false), REPORT_EVERY_MS);
     window.setInterval(tick, 1000);
     window.addEventListener("pagehide", () => report(true));
