@@ -116,66 +116,49 @@ def create_export(
     if not cameras:
         raise ExportRefused("no_cameras")
     prop = grant.property
-    # Refused before the transaction opens, so the denied entry is committed; one export is one use of the grant.
-    grants.check_use(grant.pk, actor=acting_user, prop=prop, kind=KIND, cameras=cameras, start=start, end=end)
-    try:
-        with transaction.atomic():
-            used = grants.use_grant(
-                grant.pk, actor=acting_user, prop=prop, kind=KIND, cameras=cameras, start=start, end=end
-            )
-            export = Export.objects.create(
-                property=prop,
-                request=used.request,
-                grant=used,
-                created_by=acting_user,
+    # One export is one use of the grant, however many cameras it holds.
+    with grants.using_grant(
+        grant.pk, actor=acting_user, prop=prop, kind=KIND, cameras=cameras, start=start, end=end
+    ) as used:
+        export = Export.objects.create(
+            property=prop,
+            request=used.request,
+            grant=used,
+            created_by=acting_user,
+            requested_start=start,
+            requested_end=end,
+            watermark=watermark,
+            step="queued",
+        )
+        export.package_name = package.package_name(export)
+        export.save(update_fields=["package_name"])
+        export.cameras.set(cameras)
+        ExportClip.objects.bulk_create(
+            ExportClip(
+                export=export,
+                camera=camera,
+                path=f"clips/{camera.code}.mp4",
                 requested_start=start,
                 requested_end=end,
-                watermark=watermark,
-                step="queued",
             )
-            export.package_name = package.package_name(export)
-            export.save(update_fields=["package_name"])
-            export.cameras.set(cameras)
-            ExportClip.objects.bulk_create(
-                ExportClip(
-                    export=export,
-                    camera=camera,
-                    path=f"clips/{camera.code}.mp4",
-                    requested_start=start,
-                    requested_end=end,
-                )
-                for camera in cameras
-            )
-            gate.record(
-                Action.EXPORT_QUEUED,
-                actor=acting_user,
-                prop=prop,
-                obj=export,
-                request_ref=used.request.number,
-                grant_ref=used.ref,
-                purpose=f"grant.{KIND}",
-                details={
-                    "cameras": [c.code for c in cameras],
-                    "start": start.isoformat(),
-                    "end": end.isoformat(),
-                    "watermark": watermark,
-                },
-            )
-            _enqueue_on_commit(export)
-    except grants.GrantRefused as exc:
-        # Refused under the lock (the grant changed since the pre-check): its denied entry was rolled back with
-        # this transaction, so write it again.
-        gate.record_denied(
-            Action.GRANT_USED,
+            for camera in cameras
+        )
+        gate.record(
+            Action.EXPORT_QUEUED,
             actor=acting_user,
             prop=prop,
-            object_type="requests.grant",
-            object_id=str(grant.pk),
-            grant_ref=str(grant.pk),
-            request_ref=grant.request.number,
-            details={"reason": exc.code, "kind": KIND},
+            obj=export,
+            request_ref=used.request.number,
+            grant_ref=used.ref,
+            purpose=f"grant.{KIND}",
+            details={
+                "cameras": [c.code for c in cameras],
+                "start": start.isoformat(),
+                "end": end.isoformat(),
+                "watermark": watermark,
+            },
         )
-        raise
+        _enqueue_on_commit(export)
     return export
 
 

@@ -135,40 +135,20 @@ def start_session(
 ) -> Session:
     """Count one use of the grant for this camera and window (GrantRefused after a committed denied entry
     otherwise), audit FOOTAGE_PLAYED, and return the session. The build of the clip starts at once."""
-    # Checked before the transaction opens, so a refusal's denied entry is committed.
-    grants.check_use(grant.pk, actor=actor, prop=prop, kind="footage_view", cameras=[camera], start=start, end=end)
-    try:
-        with transaction.atomic():
-            used = grants.use_grant(
-                grant.pk, actor=actor, prop=prop, kind="footage_view", camera=camera, start=start, end=end
-            )
-            session = Session(
-                actor.pk, prop.pk, str(grant.pk), camera.pk, start, end, time.time(), secrets.token_hex(4)
-            )
-            gate.record(
-                Action.FOOTAGE_PLAYED,
-                actor=actor,
-                prop=prop,
-                obj=camera,
-                request_ref=used.request.number,
-                grant_ref=used.ref,
-                purpose="grant.footage_view",
-                details=_details(camera, start, end, uses=used.views_used),
-            )
-    except grants.GrantRefused as exc:
-        # Refused under the lock (revoked or the last use taken since the pre-check): the denied entry use_grant
-        # wrote was rolled back with the transaction, so commit it again.
-        gate.record_denied(
-            Action.GRANT_USED,
+    with grants.using_grant(
+        grant.pk, actor=actor, prop=prop, kind="footage_view", cameras=[camera], start=start, end=end
+    ) as used:
+        session = Session(actor.pk, prop.pk, str(grant.pk), camera.pk, start, end, time.time(), secrets.token_hex(4))
+        gate.record(
+            Action.FOOTAGE_PLAYED,
             actor=actor,
             prop=prop,
-            object_type="requests.grant",
-            object_id=str(grant.pk),
-            grant_ref=str(grant.pk),
-            request_ref=grant.request.number,
-            details=_details(camera, start, end, reason=exc.code),
+            obj=camera,
+            request_ref=used.request.number,
+            grant_ref=used.ref,
+            purpose="grant.footage_view",
+            details=_details(camera, start, end, uses=used.views_used),
         )
-        raise
     with contextlib.suppress(BuildersBusy, remux.RemuxError):
         builder_for(session)  # started now when possible; otherwise the stream request starts it
     return session

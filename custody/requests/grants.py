@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -35,25 +36,53 @@ PURPOSE = "grant"
 
 
 class GrantRefused(Exception):
-    """The grant does not allow this use; ``code`` says why (also in the audit entry)."""
+    """The grant does not allow this use; ``code`` says why (also in the audit entry, whose fields are ``denied``)."""
 
-    def __init__(self, code: str) -> None:
+    def __init__(self, code: str, denied: dict[str, Any] | None = None) -> None:
         super().__init__(code)
         self.code = code
+        self.denied = denied or {}
 
 
 def _refuse(grant: Grant | None, prop: Property, actor: User, code: str, details: dict[str, Any]) -> GrantRefused:
-    gate.record_denied(
-        Action.GRANT_USED,
-        actor=actor,
-        prop=prop,
-        object_type="requests.grant",
-        object_id=str(grant.pk) if grant else "",
-        grant_ref=str(grant.pk) if grant else "",
-        request_ref=grant.request.number if grant else "",
-        details={"reason": code, **details},
-    )
-    return GrantRefused(code)
+    denied = {
+        "object_type": "requests.grant",
+        "object_id": str(grant.pk) if grant else "",
+        "grant_ref": str(grant.pk) if grant else "",
+        "request_ref": grant.request.number if grant else "",
+        "details": {"reason": code, **details},
+    }
+    gate.record_denied(Action.GRANT_USED, actor=actor, prop=prop, **denied)
+    return GrantRefused(code, denied)
+
+
+@contextmanager
+def using_grant(
+    grant_id: uuid.UUID | str,
+    *,
+    actor: User,
+    prop: Property,
+    kind: str,
+    cameras: Sequence[Camera] = (),
+    start: dt.datetime | None = None,
+    end: dt.datetime | None = None,
+) -> Iterator[Grant]:
+    """One use of a grant around the caller's writes, in one transaction:
+
+        with grants.using_grant(grant.pk, actor=user, prop=prop, kind="footage_view", cameras=[camera], ...) as used:
+            ...  # what the use does, audited in the same transaction
+
+    Checked first without a lock (``check_use``: a refusal's denied entry is committed at once), then counted under
+    the lock (``use_grant``). A refusal under the lock (the grant was revoked or its last use taken in between) rolls
+    the transaction back with its denied entry; that entry is written again after the rollback, so none is lost."""
+    check_use(grant_id, actor=actor, prop=prop, kind=kind, cameras=cameras, start=start, end=end)
+    try:
+        with transaction.atomic():
+            yield use_grant(grant_id, actor=actor, prop=prop, kind=kind, cameras=cameras, start=start, end=end)
+    except GrantRefused as exc:
+        if exc.denied:
+            gate.record_denied(Action.GRANT_USED, actor=actor, prop=prop, **exc.denied)
+        raise
 
 
 def use_grant(
@@ -225,9 +254,7 @@ def _guest_rows(guests: list[Guest], grant: Grant, actor: User, prop: Property) 
 
 def granted_guest_lookup(grant_id: uuid.UUID | str, *, actor: User, prop: Property) -> list[GuestResult]:
     """Every identifier the grant covers, looked up exactly (blind index, then decrypted comparison); one use."""
-    check_use(grant_id, actor=actor, prop=prop, kind="guest_lookup")
-    with transaction.atomic():
-        grant = use_grant(grant_id, actor=actor, prop=prop, kind="guest_lookup")
+    with using_grant(grant_id, actor=actor, prop=prop, kind="guest_lookup") as grant:
         request: AccessRequest = grant.request
         items = sealing.open_json(sealing.key_of(request), request, "guest_scope", [])
         results = []
@@ -266,9 +293,7 @@ class WindowRow:
 def granted_stay_window(grant_id: uuid.UUID | str, *, actor: User, prop: Property) -> list[WindowRow]:
     """Every stay of the property that overlaps the grant's stay window (arrived on or before its last day and left
     on or after its first), with its guests' fields as the purpose allows; one use, one list read."""
-    check_use(grant_id, actor=actor, prop=prop, kind="stay_window")
-    with transaction.atomic():
-        grant = use_grant(grant_id, actor=actor, prop=prop, kind="stay_window")
+    with using_grant(grant_id, actor=actor, prop=prop, kind="stay_window") as grant:
         assert grant.stay_from is not None and grant.stay_until is not None
         stays = list(
             Stay.objects.filter(
