@@ -22,9 +22,10 @@ from django.utils.translation import gettext_lazy as _
 
 from custody.audit import gate
 from custody.audit.events import Action
-from custody.crypto.fields import decrypt_field, encrypt_field, new_data_key, unwrap_data_key, wrap_data_key
+from custody.crypto.fields import new_data_key, unwrap_data_key, wrap_data_key
 from custody.footage.models import Camera, Segment
 from custody.properties.models import Property
+from custody.requests import sealing
 from custody.requests.models import AccessRequest
 from custody.retention.models import LegalHold
 
@@ -41,22 +42,11 @@ class HoldError(ValueError):
         self.message = message
 
 
-# --- sealing -------------------------------------------------------------------------------------------------
+# --- sealing: the hold's own data key; fields sealed and opened as a request's are (custody.requests.sealing) ------
 
 
 def _key_of(hold: LegalHold) -> bytes:
     return unwrap_data_key(hold.wrapped_key, owner=hold.key_owner, kek_version=hold.kek_version)
-
-
-def _seal(dek: bytes, hold: LegalHold, column: str, text: str) -> bytes:
-    return encrypt_field(dek, text, table=LegalHold._meta.db_table, column=column, pk=str(hold.pk))
-
-
-def _open(dek: bytes, hold: LegalHold, column: str) -> str:
-    blob = getattr(hold, column)
-    if blob is None or len(bytes(blob)) == 0:
-        return ""
-    return decrypt_field(dek, blob, table=LegalHold._meta.db_table, column=column, pk=str(hold.pk))
 
 
 # --- checks --------------------------------------------------------------------------------------------------
@@ -132,7 +122,7 @@ def set_hold(
     )
     dek = new_data_key()
     hold.wrapped_key, hold.kek_version = wrap_data_key(dek, owner=hold.key_owner)
-    hold.reason = _seal(dek, hold, "reason", text)
+    hold.reason = sealing.seal(dek, hold, "reason", text)
     hold.save(force_insert=True)
     hold.cameras.set(chosen)
     gate.record(
@@ -161,7 +151,7 @@ def release_hold(hold: LegalHold, *, reason: str, acting_user: Any) -> LegalHold
         raise HoldError("", _("This hold was already released."))
     locked.released_at = timezone.now()
     locked.released_by = acting_user
-    locked.release_reason = _seal(_key_of(locked), locked, "release_reason", text)
+    locked.release_reason = sealing.seal(_key_of(locked), locked, "release_reason", text)
     locked.save(update_fields=["released_at", "released_by", "release_reason"])
     gate.record(
         Action.LEGAL_HOLD_RELEASED,
@@ -190,7 +180,7 @@ def read_reasons(hold: LegalHold, *, acting_user: Any) -> HoldReasons:
         details={"hold": str(hold.pk), "case_reference": hold.case_reference},
     )
     dek = _key_of(hold)
-    return HoldReasons(_open(dek, hold, "reason"), _open(dek, hold, "release_reason"))
+    return HoldReasons(sealing.open_text(dek, hold, "reason"), sealing.open_text(dek, hold, "release_reason"))
 
 
 # --- queries -------------------------------------------------------------------------------------------------
