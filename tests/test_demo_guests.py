@@ -134,15 +134,15 @@ def test_command_seeds_guests_or_not(db: None, settings: Any, tmp_path: Any, med
     settings.CUSTODY_HOME = tmp_path
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     out = StringIO()
-    call_command("seed_demo", "--quiet-logins", "--no-guests", stdout=out)
+    call_command("seed_demo", "--quiet-logins", "--no-guests", "--no-footage", stdout=out)
     prop = Property.objects.get(code=PROPERTY_CODE)
     assert not Guest.objects.filter(property=prop).exists()
     assert "Demo guests" not in out.getvalue()
     with pytest.raises(CommandError):
         call_command("seed_demo", "--quiet-logins", "--guests", "0", "--stays", "5", stdout=StringIO())
     out = StringIO()
-    call_command("seed_demo", "--quiet-logins", "--guests", "12", "--stays", "20", stdout=out)
+    call_command("seed_demo", "--quiet-logins", "--no-footage", "--guests", "12", "--stays", "20", stdout=out)
     assert "Demo guests: 12 guests, 20 stays." in out.getvalue()
     out = StringIO()
-    call_command("seed_demo", "--quiet-logins", "--guests", "40", "--stays", "80", stdout=out)
+    call_command("seed_demo", "--quiet-logins", "--no-footage", "--guests", "40", "--stays", "80", stdout=out)
     assert "Demo guests: 12 guests, 20 stays." in out.getvalue()  # idempotent
