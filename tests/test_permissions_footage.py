@@ -59,9 +59,16 @@ def floor_kwargs(w: World) -> dict[str, Any]:
     return {"code": w.hotel.prop.code, "floor_pk": w.spare_floor.pk}  # the floor with a plan
 
 
+def nvr_folder() -> Path:
+    """A recorder's folder outside Custody's own data folders (which a watched folder may not overlap)."""
+    folder = (Path(settings.CUSTODY_HOME).parent / "matrix-nvr").resolve()
+    folder.mkdir(exist_ok=True)
+    return folder
+
+
 def the_folder(w: World) -> WatchedFolder:
     if "watch" not in w.requests:
-        w.requests["watch"] = WatchedFolder.objects.create(property=w.hotel.prop, path=str(settings.MEDIA_ROOT))
+        w.requests["watch"] = WatchedFolder.objects.create(property=w.hotel.prop, path=str(nvr_folder()))
     folder: WatchedFolder = w.requests["watch"]
     return folder
 
@@ -84,7 +91,7 @@ def camera_data(w: World, code: str, name: str) -> dict[str, Any]:
 
 def folder_data(w: World) -> dict[str, Any]:
     return {
-        "path": str(settings.MEDIA_ROOT),
+        "path": str(nvr_folder()),
         "layout": "frigate",
         "timezone": "UTC",
         "enabled": "on",
