@@ -19,3 +19,7 @@ if _worker:
 from custody.settings import *  # noqa: E402, F403
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # tests only: see the docstring
+
+# pytest-django exported DJANGO_SETTINGS_MODULE=tests.settings; Django has read it by now. The processes tests start
+# (`custody serve`, `custody worker`, `custody check`...) must run what an operator runs: the production settings.
+os.environ["DJANGO_SETTINGS_MODULE"] = "custody.settings"

@@ -361,7 +361,12 @@ def test_logout_only_by_post(hotel: Hotel, client_for_role: Callable[[str], Clie
     assert client.get("/accounts/me/")["Location"].startswith("/accounts/login/")
 
 
-def test_passwords_are_hashed_with_argon2(hotel: Hotel) -> None:
+def test_passwords_are_hashed_with_argon2(hotel: Hotel, settings: Any) -> None:
+    """Production hashes with Argon2id; tests.settings uses a fast hasher, so this test restores the real list."""
+    import custody.settings as production
+
+    assert production.PASSWORD_HASHERS[0] == "django.contrib.auth.hashers.Argon2PasswordHasher"
+    settings.PASSWORD_HASHERS = production.PASSWORD_HASHERS
     user = make_user("clerk", hotel.prop, Role.FRONT_DESK)
     assert user.password.startswith("argon2$argon2id$")
     assert PASSWORD not in user.password

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import socket
 import sqlite3
@@ -23,6 +24,9 @@ from django_tasks_db.models import DBTaskResult
 from custody.core import tasks
 from custody.core.models import ScheduledRun
 from custody.core.worker import PERIODIC_JOBS, CustodyWorker, enqueue_due_jobs
+
+# One worker runs the module, so the seeded home below is built once (dev.py runs xdist with --dist loadgroup).
+pytestmark = pytest.mark.xdist_group("serve")
 
 
 @pytest.mark.django_db
@@ -94,11 +98,23 @@ def _heartbeats(home: Path) -> int:
         return 0
 
 
+@pytest.fixture(scope="module")
+def seeded_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Migrated once per module, with a small demo (the serve tests need users, not 2,000 guests)."""
+    home = tmp_path_factory.mktemp("seeded-home")
+    subprocess.run(_cli("migrate", "-v", "0"), env=_env(home), check=True, timeout=180)
+    seed = _cli("seed-demo", "--quiet-logins", "--no-footage", "--guests", "20", "--stays", "40")
+    subprocess.run(seed, env=_env(home), check=True, timeout=180)
+    return home
+
+
 @pytest.fixture
-def migrated_home(tmp_path: Path) -> Path:
-    subprocess.run(_cli("migrate", "-v", "0"), env=_env(tmp_path), check=True, timeout=180)
-    subprocess.run(_cli("seed-demo", "--quiet-logins", "--no-footage"), env=_env(tmp_path), check=True, timeout=180)
-    return tmp_path
+def migrated_home(seeded_home: Path, tmp_path: Path) -> Path:
+    """A copy of the seeded home for this test alone: what one server or worker writes, the next test never sees."""
+    home = tmp_path / "home"
+    shutil.copytree(seeded_home, home)
+    assert _heartbeats(home) == 0
+    return home
 
 
 def test_serve_answers_on_loopback_with_in_process_worker_and_stops(migrated_home: Path) -> None:
