@@ -19,6 +19,10 @@ if _worker:
 from custody.settings import *  # noqa: E402, F403
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # tests only: see the docstring
+# Every test Client builds the middleware chain anew, and WhiteNoise would walk all static files each time (about
+# 45 ms a client, minutes over the suite); in tests it looks a file up when asked instead. Production settings are
+# served by `custody serve` in tests/test_worker_and_serve.py.
+WHITENOISE_AUTOREFRESH = True
 
 # pytest-django exported DJANGO_SETTINGS_MODULE=tests.settings; Django has read it by now. The processes tests start
 # (`custody serve`, `custody worker`, `custody check`...) must run what an operator runs: the production settings.
