@@ -67,7 +67,12 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     from django.core.management import execute_from_command_line
 
-    execute_from_command_line(["custody", command, *args[1:]])
+    from custody.audit.log import signed_on_exit
+
+    # A command that wrote audit entries leaves them under a signed tree head (and in the anchor file), so
+    # deleting them afterwards is caught without waiting for the worker, which may not even be running.
+    with signed_on_exit():
+        execute_from_command_line(["custody", command, *args[1:]])
     return 0
 
 

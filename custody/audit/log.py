@@ -4,6 +4,10 @@ Appends are serialised so sequence numbers are gap-free and unique with many web
 takes the next number from the single AuditSequence row with UPDATE ... RETURNING, which locks that row until the
 caller's transaction ends (on SQLite the whole database has one writer anyway). The entry and the change it
 records become visible together or not at all, and a rolled-back append gives its number back.
+
+Tree heads follow the log closely: the worker signs one once the first entry no head covers is SIGN_AFTER old
+(its scheduler looks every 30 s, so no entry waits longer than TREE_HEAD_DELAY), and `custody` signs one at the
+end of every command that appended (`signed_on_exit`). Every head is also appended to the anchor file.
 """
 
 from __future__ import annotations
@@ -11,6 +15,9 @@ from __future__ import annotations
 import contextvars
 import json
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +34,13 @@ from custody.lib.merkle import CompactRange, leaf_hash
 logger = logging.getLogger("custody.audit")
 client_ip_var: contextvars.ContextVar[str | None] = contextvars.ContextVar("custody_client_ip", default=None)
 _ID_TEXT_LIMIT = 64
+# The longest an entry goes without a signed tree head covering it while a worker runs (docs/audit.md).
+TREE_HEAD_DELAY = timedelta(seconds=60)
+# The worker signs once the first uncovered entry is this old: with its 30 s between looks, within TREE_HEAD_DELAY,
+# and heads come at most this often however busy the log and however many workers look.
+SIGN_AFTER = timedelta(seconds=25)
+# Entries this process appended (attempts, rolled back or not): lets `signed_on_exit` tell whether a command wrote.
+_appended_here = 0
 
 
 class AuditWriteError(RuntimeError):
@@ -95,10 +109,12 @@ def append(
     details: dict[str, Any] | None = None,
 ) -> AuditEntry:
     """Write one entry inside the caller's transaction (opening one if there is none)."""
+    global _appended_here
     details = details or {}
     check_details(details)
     Action(action)  # refuses unknown names
     Outcome(outcome)
+    _appended_here += 1
     # No savepoint: if the insert fails, the caller's whole transaction is broken and rolls back anyway.
     with transaction.atomic(savepoint=False):
         seq = _take_sequence()
@@ -145,10 +161,32 @@ def latest_tree_head() -> TreeHead | None:
     return TreeHead.objects.order_by("-tree_size", "-id").first()
 
 
+def _is_own_record(head: TreeHead, row: tuple[Any, ...] | None) -> bool:
+    """Whether `row` (seq, action, object type, object id) is the entry `head` appended about its own signing.
+
+    That entry comes right after what the head covers, and no head can cover its own record; so it alone never
+    calls for another head (or every head would call for the next): the next head, signed when something else
+    happens, covers it.
+    """
+    return row == (head.tree_size + 1, Action.AUDIT_TREE_HEAD_SIGNED, "tree_head", str(head.pk))
+
+
+_ROW = ("seq", "action", "object_type", "object_id")
+
+
+def _row(seq: int) -> tuple[Any, ...] | None:
+    return AuditEntry.objects.filter(seq=seq).values_list(*_ROW).first()
+
+
 @transaction.atomic
 def sign_tree_head(*, force: bool = False) -> TreeHead | None:
-    """Sign a tree head over every entry written so far; None when nothing changed and not forced."""
-    _take_sequence(0)  # no append may slip in while the head is computed
+    """Sign a tree head over every entry written so far; None when nothing changed and not forced.
+
+    "Nothing changed" includes the case where the only new entry is the previous head's record of its signing.
+    Refuses (AuditWriteError) when the log does not end where the sequence row says: entries were deleted from
+    the end, or written around `append`. A head over such a log would make the loss look like history.
+    """
+    last = _take_sequence(0)  # no append may slip in while the head is computed
     previous = latest_tree_head()
     compact = CompactRange()
     start = 0
@@ -161,8 +199,15 @@ def sign_tree_head(*, force: bool = False) -> TreeHead | None:
         if seq != compact.size + 1:
             raise AuditWriteError(f"audit entry {compact.size + 1} is missing; run `custody audit verify`")
         compact.append(bytes.fromhex(digest))
-    if previous is not None and compact.size == previous.tree_size and not force:
-        return None
+    if compact.size != last:
+        raise AuditWriteError(
+            f"the audit sequence has handed out {last} numbers but the log ends at seq {compact.size}; "
+            "run `custody audit verify`"
+        )
+    if previous is not None and not force:
+        new = compact.size - previous.tree_size
+        if new == 0 or (new == 1 and _is_own_record(previous, _row(compact.size))):
+            return None
     now = timezone.now()
     head = TreeHead(
         tree_size=compact.size,
@@ -182,6 +227,43 @@ def sign_tree_head(*, force: bool = False) -> TreeHead | None:
     )
     transaction.on_commit(lambda: anchor(head))
     return head
+
+
+def first_unsigned_at() -> datetime | None:
+    """When the first entry that no signed head covers was written (None: all covered). Two indexed lookups."""
+    head = latest_tree_head()
+    covered = head.tree_size if head is not None else 0
+    following = AuditEntry.objects.filter(seq__gt=covered, seq__lte=covered + 2).order_by("seq")
+    for *row, at in following.values_list(*_ROW, "at"):
+        if head is None or not _is_own_record(head, tuple(row)):
+            return at
+    return None
+
+
+def sign_pending_tree_head(*, older_than: timedelta = timedelta(0)) -> TreeHead | None:
+    """Sign a tree head if an entry that none covers is at least `older_than` old; cheap when all are covered."""
+    first = first_unsigned_at()
+    if first is None or first > timezone.now() - older_than:
+        return None
+    return sign_tree_head()
+
+
+@contextmanager
+def signed_on_exit() -> Iterator[None]:
+    """Sign a tree head when the block ends (however it ends) if it appended: a command leaves nothing unsigned.
+
+    A failure to sign is reported, not raised: what the block did stands, and the worker signs within
+    TREE_HEAD_DELAY.
+    """
+    before = _appended_here
+    try:
+        yield
+    finally:
+        if _appended_here != before:
+            try:
+                sign_pending_tree_head()
+            except Exception:
+                logger.exception("could not sign a tree head over the entries just written; the worker will")
 
 
 def anchor(head: TreeHead) -> None:

@@ -82,6 +82,8 @@ class TreeHead(models.Model):
     class Meta:
         ordering = ["id"]
         constraints = [models.CheckConstraint(condition=models.Q(tree_size__gte=0), name="tree_head_size_positive")]
+        # The latest head is looked up on every worker pass (up to a few thousand heads a day): keep that O(log n).
+        indexes = [models.Index(fields=["tree_size", "id"], name="audit_treehead_latest")]
 
     def __str__(self) -> str:
         return f"tree head {self.tree_size} {self.root_hash[:12]}"

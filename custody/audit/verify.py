@@ -2,8 +2,8 @@
 
 Finds rows that were edited (leaf no longer matches), deleted or inserted (sequence gap or shift), reordered
 or rewritten together with their stored hashes (root no longer matches a signed head), truncated (a head
-covers more entries than exist), and tree heads that were forged, re-signed with another key, or that go
-backwards. The report names the first problem found.
+covers more entries than exist, or the log ends before the number the sequence row has handed out), and tree
+heads that were forged, re-signed with another key, or that go backwards. The report names the first problem found.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from django.db import connection
 
 from custody.audit import keys
-from custody.audit.models import AuditEntry, TreeHead
+from custody.audit.models import AuditEntry, AuditSequence, TreeHead
 from custody.lib.canonical_json import canonical_json, canonical_json_fast
 from custody.lib.merkle import CompactRange, leaf_hash
 
@@ -161,6 +161,45 @@ def verify(
         size = min(checkpoints)
         report.problems.append(
             f"{checkpoints[size][0].label} covers {size} entries but the log holds {compact.size}: truncated")
+    return report
+
+
+def sequence_last() -> int | None:
+    """The last sequence number handed out, as committed (None: the row is missing)."""
+    return AuditSequence.objects.filter(pk=1).values_list("last", flat=True).first()
+
+
+def check_log_end(report: VerifyReport, before: int | None, after: int | None) -> None:
+    """Compare where the log ends with the sequence row read just before and just after reading the entries.
+
+    An entry and its sequence number commit together, so an untouched log read between the two readings ends
+    at or after `before` and at or before `after`, however many appends run meanwhile. Ending earlier means
+    entries at the end were deleted, which no tree head may cover yet; ending later, that rows were written
+    around `append`.
+    """
+    if not report.ok:
+        return
+    if before is None or after is None:
+        if report.entries:
+            report.problems.append(
+                f"the audit sequence row is missing (the log holds {report.entries} entries): it was deleted, so "
+                "entries at the end may have been deleted too")
+        return
+    if report.entries < before:
+        report.problems.append(
+            f"entry seq {report.entries + 1}: missing (deleted?); the log ends at seq {report.entries} but the "
+            f"sequence row has handed out {before}: the newest {before - report.entries} entries were deleted")
+    elif report.entries > after:
+        report.problems.append(
+            f"entry seq {after + 1}: not handed out by the sequence row (last {after}), yet the log goes on to seq "
+            f"{report.entries}: entries were inserted at the end")
+
+
+def verify_stored(public_key: Ed25519PublicKey | None = None, extra_heads: list[Head] | None = None) -> VerifyReport:
+    """verify() over this database's entries and heads, and the end of the log against the sequence row."""
+    before = sequence_last()
+    report = verify(stored_rows(), stored_heads(), public_key, extra_heads)
+    check_log_end(report, before, sequence_last())
     return report
 
 

@@ -6,6 +6,7 @@ import csv
 from collections.abc import Iterator
 from datetime import UTC, datetime, time, timedelta
 
+from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db.models import Q, QuerySet
 from django.http import Http404, HttpResponse, StreamingHttpResponse
@@ -26,6 +27,7 @@ from custody.properties.models import Property
 
 VIEW = "audit.view_log"
 PAGE_SIZE = 50
+_LARGEST_SEQ = 2**63 - 1  # a BigIntegerField
 
 
 def entries_visible_at(prop: Property) -> QuerySet[AuditEntry]:
@@ -113,8 +115,18 @@ def audit_export(request: AuthedRequest, prop: Property) -> HttpResponse | Strea
 @require_safe
 @property_view()
 def audit_entry(request: AuthedRequest, prop: Property, seq: int) -> HttpResponse:
-    entry = entries_visible_at(prop).filter(seq=seq).first()
+    # The role first, then the entry: a user who may not read the log gets the same 403 for every number, and a
+    # reader the same 404 for an entry of another property as for one that does not exist. Asking the other way
+    # round told anyone which numbers belonged to this property.
+    asked = str(seq) if seq <= _LARGEST_SEQ else "out_of_range"  # the URL takes any digits; the column 64
+    if not request.user.has_perm(VIEW, prop):
+        gate.record_denied(Action.AUDIT_ENTRY_VIEWED, actor=request.user, prop=prop, object_type="audit_entry",
+                           object_id=asked, details={"permission": VIEW, "reason": "no_permission"})
+        raise PermissionDenied
+    entry = entries_visible_at(prop).filter(seq=seq).first() if seq <= _LARGEST_SEQ else None
     if entry is None:
+        gate.record_denied(Action.AUDIT_ENTRY_VIEWED, actor=request.user, prop=prop, object_type="audit_entry",
+                           object_id=asked, details={"reason": "unknown_entry"})
         raise Http404("No such entry.")
     with gate.guard(request.user, VIEW, prop, Action.AUDIT_ENTRY_VIEWED, object_type="audit_entry",
                     object_id=entry.seq):

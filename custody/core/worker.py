@@ -3,6 +3,11 @@
 `custody worker` runs this in the foreground; `custody serve` runs it in a thread beside the web server.
 Any number of workers on any number of hosts may share one database: jobs are claimed with row locks
 by django-tasks-db, and each periodic slot is claimed through a unique row in ScheduledRun.
+
+Audit tree heads are signed by the scheduler itself, not queued: each pass signs one when the first entry no
+head covers is SIGN_AFTER old, so a long export in the job loop cannot hold a head back past TREE_HEAD_DELAY.
+Two workers that look at once sign one head between them (signing takes the audit sequence lock, and the
+second finds nothing new).
 """
 
 from __future__ import annotations
@@ -16,12 +21,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 
-from django.conf import settings
 from django.db import IntegrityError, close_old_connections, transaction
 from django.utils import timezone
 from django.utils.crypto import get_random_string
 from django_tasks_db.management.commands.db_worker import Worker
 
+from custody.audit import log as audit_log
 from custody.audit import tasks as audit_tasks
 from custody.core import tasks
 from custody.core.models import ScheduledRun, WorkerHeartbeat
@@ -33,6 +38,8 @@ from custody.requests import tasks as request_tasks
 from custody.retention import tasks as retention_tasks
 
 logger = logging.getLogger("custody.worker")
+# Seconds between scheduler passes. SIGN_AFTER plus this stays under TREE_HEAD_DELAY (a test checks).
+SCHEDULER_PASS_SECONDS = 30.0
 
 
 @dataclass(frozen=True)
@@ -43,11 +50,6 @@ class PeriodicJob:
 
 
 PERIODIC_JOBS: list[PeriodicJob] = [
-    PeriodicJob(
-        "audit.sign_tree_head",
-        timedelta(minutes=settings.CUSTODY_AUDIT_TREE_HEAD_MINUTES),
-        audit_tasks.sign_tree_head.enqueue,
-    ),
     PeriodicJob("audit.verify", timedelta(hours=1), audit_tasks.verify_audit_log.enqueue),
     PeriodicJob("core.clear_expired_sessions", timedelta(hours=1), tasks.clear_expired_sessions.enqueue),
     PeriodicJob("core.prune_worker_heartbeats", timedelta(days=1), tasks.prune_worker_heartbeats.enqueue),
@@ -58,6 +60,13 @@ PERIODIC_JOBS: list[PeriodicJob] = [
     PeriodicJob("footage.purge_playback_cache", timedelta(minutes=10), footage_playback.purge_playback_cache.enqueue),
     PeriodicJob("retention.run_footage", timedelta(days=1), retention_tasks.run_retention.enqueue),
 ]
+
+
+def sign_audit_tree_head() -> None:
+    """Sign a tree head if the first entry that none covers is SIGN_AFTER old (two indexed lookups if not)."""
+    head = audit_log.sign_pending_tree_head(older_than=audit_log.SIGN_AFTER)
+    if head is not None:
+        logger.info("signed audit tree head at size %s", head.tree_size)
 
 
 def enqueue_due_jobs(jobs: list[PeriodicJob] | None = None) -> list[str]:
@@ -115,18 +124,26 @@ class CustodyWorker:
             },
         )
 
-    def scheduler_loop(self, beat_every: float = 30.0) -> None:
+    def scheduler_loop(self, beat_every: float = SCHEDULER_PASS_SECONDS) -> None:
         while not self.stop_event.is_set():
+            self.scheduler_pass()
+            self.stop_event.wait(beat_every)
+
+    def scheduler_pass(self) -> None:
+        # Each step on its own: a log that cannot be signed (it fails closed when entries are missing) must not
+        # stop the hourly verification that shows the auditors why.
+        for step in (self.beat, sign_audit_tree_head, self.enqueue_periodic_jobs):
             try:
                 close_old_connections()
-                self.beat()
-                for name in enqueue_due_jobs():
-                    logger.info("enqueued periodic job %s", name)
+                step()
             except Exception:
-                logger.exception("scheduler pass failed; trying again shortly")
+                logger.exception("scheduler step %s failed; trying again next pass", step.__name__)
             finally:
                 close_old_connections()
-            self.stop_event.wait(beat_every)
+
+    def enqueue_periodic_jobs(self) -> None:
+        for name in enqueue_due_jobs():
+            logger.info("enqueued periodic job %s", name)
 
     def start_in_threads(self) -> list[threading.Thread]:
         threads = [

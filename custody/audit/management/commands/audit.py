@@ -9,7 +9,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from custody.audit import keys, log
 from custody.audit.exporting import export_lines
-from custody.audit.verify import load_heads_file, stored_heads, stored_rows, verify
+from custody.audit.verify import load_heads_file, verify_stored
 
 
 class Command(BaseCommand):
@@ -28,7 +28,8 @@ class Command(BaseCommand):
         export.add_argument("--format", choices=["jsonl"], default="jsonl")
         export.add_argument("--output", "-o", metavar="FILE", help="write here instead of standard output")
         sub.add_parser("head", help="print the latest signed tree head as JSON")
-        sign = sub.add_parser("sign", help="sign a tree head now (the worker also does it every 5 minutes)")
+        sign = sub.add_parser("sign", help="sign a tree head now (the worker signs within a minute of "
+                              "any new entry, and each `custody` command that writes signs at its end)")
         sign.add_argument("--force", action="store_true", help="sign even if no entry was added since the last")
 
     def handle(self, *args: Any, subcommand: str, **options: Any) -> None:
@@ -47,7 +48,7 @@ class Command(BaseCommand):
                 extra += load_heads_file(Path(name).read_text(encoding="utf-8"), name)
             except (OSError, ValueError) as exc:
                 raise CommandError(f"--tree-head {name}: {exc}") from None
-        report = verify(stored_rows(), stored_heads(), key, extra)
+        report = verify_stored(key, extra)
         if not report.ok:
             self.stderr.write(f"AUDIT LOG VERIFICATION FAILED: {report.problems[0]}")
             sys.exit(1)
