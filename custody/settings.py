@@ -15,7 +15,6 @@ Environment:
   CUSTODY_AUDIT_KEY_FILE        Ed25519 private key (PEM) that signs audit tree heads; default: generated
                                 under CUSTODY_HOME/keys (0600)
   CUSTODY_AUDIT_ANCHOR_FILE     append every signed tree head to this file too (keep it off the database host)
-  CUSTODY_AUDIT_TREE_HEAD_MINUTES  how often the worker signs a tree head (default 5)
   CUSTODY_FOOTAGE_MIN_FREE_PERCENT  below this much free space on footage storage, retention destroys the oldest
                                 unheld footage early and raises an alert (default 5; held footage is never destroyed)
   CUSTODY_EVIDENCE_LINK_HOURS   how long a single-use evidence package download link stays valid (default 24)
@@ -52,9 +51,6 @@ try:
     _lockout_minutes = envparse.parse_int(_env, "CUSTODY_LOCKOUT_MINUTES", 15, minimum=1, maximum=7 * 24 * 60)
     CUSTODY_AUDIT_KEY_FILE = envparse.parse_existing_file(_env, "CUSTODY_AUDIT_KEY_FILE")
     CUSTODY_AUDIT_ANCHOR_FILE = envparse.parse_writable_file(_env, "CUSTODY_AUDIT_ANCHOR_FILE")
-    CUSTODY_AUDIT_TREE_HEAD_MINUTES = envparse.parse_int(
-        _env, "CUSTODY_AUDIT_TREE_HEAD_MINUTES", 5, minimum=1, maximum=24 * 60
-    )
     CUSTODY_FOOTAGE_MIN_FREE_PERCENT = envparse.parse_int(
         _env, "CUSTODY_FOOTAGE_MIN_FREE_PERCENT", 5, minimum=0, maximum=50
     )
