@@ -293,6 +293,9 @@ def test_user_cannot_change_own_roles(hotel: Hotel, user_for_role: Callable[[str
     assert response.status_code == 400
     assert "You cannot change your own roles; ask another administrator." in response.content.decode()
     assert roles_of(me, hotel.prop) == {Role.IT_ADMIN}
+    assert not RoleProposal.objects.exists()
+    refused = AuditEntry.objects.get(action=Action.STAFF_UPDATED, outcome="denied")
+    assert (refused.actor_id, refused.details) == (me.pk, {"reason": "own_roles"})
     # Dropping one's own role is refused too; editing one's own name is fine.
     assert client.post(url, {"display_name": "Me", "email": "", "roles": []}).status_code == 400
     assert roles_of(me, hotel.prop) == {Role.IT_ADMIN}

@@ -128,7 +128,7 @@ def accept(token: str, password: str) -> User:
     try:
         with transaction.atomic():
             invitation = (
-                Invitation.objects.select_for_update()
+                Invitation.objects.select_for_update(of=("self",))  # the property is an outer join
                 .select_related("user", "property")
                 .filter(token_hash=token_hash(token))
                 .first()
