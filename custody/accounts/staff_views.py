@@ -1,4 +1,4 @@
-"""Staff accounts of one property, for its property managers and IT admins."""
+"""Staff accounts of one property (its property managers and IT admins), and role proposals (also its reviewers)."""
 
 from __future__ import annotations
 
