@@ -10,8 +10,13 @@ Environment:
   CUSTODY_HTTPS                 boolean: served over HTTPS (secure cookies, HSTS, redirect); production sets it
   CUSTODY_BEHIND_PROXY          boolean: trust X-Forwarded-Proto from the TLS-terminating proxy
   CUSTODY_SESSION_IDLE_MINUTES  sign out after this much inactivity (default 30)
-  CUSTODY_LOGIN_FAILURE_LIMIT   failed logins before lockout (default 5)
+  CUSTODY_LOGIN_FAILURE_LIMIT   failed logins of one user name from one address before that pair is locked (default 5)
+  CUSTODY_LOGIN_ADDRESS_FAILURE_LIMIT  failed logins from one address, whatever the user names, before the address
+                                is locked (default ten times CUSTODY_LOGIN_FAILURE_LIMIT: 50; must be above it)
   CUSTODY_LOCKOUT_MINUTES       lockout duration (default 15)
+  CUSTODY_APPROVER_COOLING_OFF_HOURS  an account or reviewer role younger than this cannot decide requests
+                                (default 72)
+  CUSTODY_INVITATION_HOURS      how long the link a new account sets its password with stays valid (default 72)
   CUSTODY_AUDIT_KEY_FILE        Ed25519 private key (PEM) that signs audit tree heads; default: generated
                                 under CUSTODY_HOME/keys (0600)
   CUSTODY_AUDIT_ANCHOR_FILE     append every signed tree head to this file too (keep it off the database host)
@@ -49,6 +54,15 @@ try:
     _idle_minutes = envparse.parse_int(_env, "CUSTODY_SESSION_IDLE_MINUTES", 30, minimum=1, maximum=24 * 60)
     _failure_limit = envparse.parse_int(_env, "CUSTODY_LOGIN_FAILURE_LIMIT", 5, minimum=1, maximum=100)
     _lockout_minutes = envparse.parse_int(_env, "CUSTODY_LOCKOUT_MINUTES", 15, minimum=1, maximum=7 * 24 * 60)
+    # Separation of duties on accounts (custody.accounts): the softer per-address sign-in limit, the cooling-off
+    # period before a new account or reviewer role may decide requests, and the life of an invitation link.
+    CUSTODY_LOGIN_ADDRESS_FAILURE_LIMIT = envparse.parse_int(
+        _env, "CUSTODY_LOGIN_ADDRESS_FAILURE_LIMIT", 10 * _failure_limit, minimum=_failure_limit + 1, maximum=10_000
+    )
+    CUSTODY_APPROVER_COOLING_OFF_HOURS = envparse.parse_int(
+        _env, "CUSTODY_APPROVER_COOLING_OFF_HOURS", 72, minimum=1, maximum=90 * 24
+    )
+    CUSTODY_INVITATION_HOURS = envparse.parse_int(_env, "CUSTODY_INVITATION_HOURS", 72, minimum=1, maximum=30 * 24)
     CUSTODY_AUDIT_KEY_FILE = envparse.parse_existing_file(_env, "CUSTODY_AUDIT_KEY_FILE")
     CUSTODY_AUDIT_ANCHOR_FILE = envparse.parse_writable_file(_env, "CUSTODY_AUDIT_ANCHOR_FILE")
     CUSTODY_FOOTAGE_MIN_FREE_PERCENT = envparse.parse_int(
@@ -150,8 +164,11 @@ OTP_TOTP_TOLERANCE = 1
 
 AXES_FAILURE_LIMIT = _failure_limit
 AXES_COOLOFF_TIME = timedelta(minutes=_lockout_minutes)
-# Lock the account after repeated failures from anywhere, and an address that guesses across many accounts.
-AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+# Lock a user name at the address that guessed it, so nobody can lock a named reviewer out from elsewhere and one
+# address behind which many people work does not lock all of them out at once. An address that guesses across many
+# user names is locked too, at the higher CUSTODY_LOGIN_ADDRESS_FAILURE_LIMIT (custody.accounts.lockout).
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_HANDLER = "custody.accounts.lockout.PairAndAddressHandler"
 AXES_RESET_ON_SUCCESS = True
 AXES_USERNAME_CALLABLE = "custody.accounts.lockout.attempted_username"
 AXES_LOCKOUT_TEMPLATE = "accounts/locked_out.html"

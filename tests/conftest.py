@@ -6,12 +6,13 @@ import struct
 import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 from django.test import Client
-from django.utils import translation
+from django.utils import timezone, translation
 from django_otp.oath import totp
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
@@ -58,13 +59,32 @@ def other_hotel(db: None) -> Hotel:
     return make_hotel("hilltop", "Hilltop Inn")
 
 
-def make_user(username: str, prop: Property | None = None, *roles: str, totp_device: bool = False) -> User:
+# Fixture users stand for staff who have worked at the hotel for a while: make_user backdates their account and the
+# roles it gives by this much, past the approver cooling-off period (CUSTODY_APPROVER_COOLING_OFF_HOURS, 72 h), so
+# they may decide requests (custody.accounts.separation). Tests of the cooling-off period pass established=False.
+ESTABLISHED_AGO = timedelta(days=30)
+
+
+def backdate(user: User, ago: timedelta = ESTABLISHED_AGO) -> User:
+    """Move the account's creation and every role it holds back by `ago` (as if made that long ago)."""
+    then = timezone.now() - ago
+    User.objects.filter(pk=user.pk).update(date_joined=then)
+    RoleAssignment.objects.filter(user=user).update(granted_at=then)
+    user.date_joined = then
+    return user
+
+
+def make_user(
+    username: str, prop: Property | None = None, *roles: str, totp_device: bool = False, established: bool = True
+) -> User:
     user = User.objects.create_user(username=username, password=PASSWORD, display_name=username.title())
     for role in roles:
         assert prop is not None
         RoleAssignment.objects.create(user=user, property=prop, role=role)
     if totp_device:
         TOTPDevice.objects.create(user=user, name="authenticator", confirmed=True)
+    if established:
+        backdate(user)
     return user
 
 

@@ -1,4 +1,4 @@
-"""Sign-in: lockout, second factor, sessions, temporary passwords, sign-out, hashing and browser protections."""
+"""Sign-in: lockout, second factor, sessions, temporary passwords, invitations, sign-out, hashing, headers."""
 
 from __future__ import annotations
 
@@ -17,9 +17,12 @@ from django_otp.oath import totp
 from django_otp.plugins.otp_static.models import StaticToken
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
+from custody.accounts import proposals
 from custody.accounts.actions import RECOVERY_CODE_COUNT, do_issue_recovery_codes
 from custody.accounts.models import User
 from custody.accounts.roles import TWO_FACTOR_ROLES, Role
+from custody.audit.events import Action
+from custody.audit.models import AuditEntry
 from custody.properties.models import Floor
 from tests.conftest import PASSWORD, Hotel, current_code, fresh_totp_code, make_user, signed_in_client
 
@@ -51,7 +54,10 @@ def codes_around_now(bin_key: bytes) -> set[str]:
 
 def test_lockout_settings_match_the_policy() -> None:
     assert settings.AXES_FAILURE_LIMIT == 5
-    assert settings.AXES_LOCKOUT_PARAMETERS == ["username", "ip_address"]
+    # A user name is locked only at the address that guessed it; an address alone only at its own, higher limit.
+    assert settings.AXES_LOCKOUT_PARAMETERS == [["username", "ip_address"]]
+    assert settings.AXES_HANDLER == "custody.accounts.lockout.PairAndAddressHandler"
+    assert settings.CUSTODY_LOGIN_ADDRESS_FAILURE_LIMIT == 50
     assert settings.AXES_HTTP_RESPONSE_CODE == 429
     assert timedelta(minutes=15) == settings.AXES_COOLOFF_TIME
 
@@ -77,26 +83,44 @@ def test_fifth_failure_locks_and_the_right_password_is_then_refused(hotel: Hotel
     assert client.get(f"/p/{hotel.prop.code}/").status_code == 302
 
 
-def test_lock_by_user_name_holds_from_another_address(hotel: Hotel) -> None:
-    make_user("clerk", hotel.prop, Role.FRONT_DESK)
-    fail_until_locked(Client(), "clerk", REMOTE_ADDR="10.0.0.1")
+def test_nobody_elsewhere_can_lock_out_a_named_reviewer(hotel: Hotel) -> None:
+    """Guessing a reviewer's name from one address locks that name at that address only: they still sign in."""
+    make_user("reviewer", hotel.prop, Role.PRIVACY_OFFICER)
+    fail_until_locked(Client(), "reviewer", REMOTE_ADDR="10.0.0.1")
+    assert login(Client(), "reviewer", REMOTE_ADDR="10.0.0.1").status_code == 429
     client = Client()
-    response = login(client, "clerk", REMOTE_ADDR="10.0.0.2")
-    assert response.status_code == 429
-    assert not is_signed_in(client)
+    assert login(client, "reviewer", REMOTE_ADDR="10.0.0.2").status_code == 302
+    assert is_signed_in(client)
+    entry = AuditEntry.objects.filter(action=Action.AUTH_LOCKED_OUT).first()
+    assert entry is not None and entry.details == {"scope": "user_and_address"}
 
 
-def test_lock_by_address_holds_for_other_accounts(hotel: Hotel) -> None:
+def test_one_guessing_colleague_does_not_lock_out_everyone_behind_the_same_address(hotel: Hotel) -> None:
     make_user("clerk", hotel.prop, Role.FRONT_DESK)
     client = Client()
     for n in range(settings.AXES_FAILURE_LIMIT):
-        login(client, f"guess-{n}", "wrong password", REMOTE_ADDR="10.0.0.9")
-    response = login(client, "clerk", REMOTE_ADDR="10.0.0.9")
-    assert response.status_code == 429
-    assert not is_signed_in(client)
-    # The same account from an address that did not guess is fine.
-    other = Client()
-    assert login(other, "clerk", REMOTE_ADDR="10.0.0.10").status_code == 302
+        assert login(client, f"guess-{n}", "wrong password", REMOTE_ADDR="10.0.0.9").status_code == 400
+    fail_until_locked(Client(), "typo", REMOTE_ADDR="10.0.0.9")
+    colleague = Client()
+    assert login(colleague, "clerk", REMOTE_ADDR="10.0.0.9").status_code == 302
+    assert is_signed_in(colleague)
+
+
+def test_an_address_guessing_across_many_names_is_locked_at_its_own_limit(hotel: Hotel, settings: Any) -> None:
+    settings.CUSTODY_LOGIN_ADDRESS_FAILURE_LIMIT = 12
+    make_user("clerk", hotel.prop, Role.FRONT_DESK)
+    client = Client()
+    # Twelve names, one failure each: no name reaches five, but the address reaches twelve.
+    for n in range(11):
+        assert login(client, f"guess-{n}", "wrong password", REMOTE_ADDR="10.0.0.9").status_code == 400
+    assert login(client, "guess-11", "wrong password", REMOTE_ADDR="10.0.0.9").status_code == 429
+    blocked = Client()
+    assert login(blocked, "clerk", REMOTE_ADDR="10.0.0.9").status_code == 429
+    assert not is_signed_in(blocked)
+    elsewhere = Client()
+    assert login(elsewhere, "clerk", REMOTE_ADDR="10.0.0.10").status_code == 302
+    scopes = [e.details["scope"] for e in AuditEntry.objects.filter(action=Action.AUTH_LOCKED_OUT).order_by("seq")]
+    assert scopes and set(scopes) == {"address"}
 
 
 def test_four_failures_do_not_lock_and_success_resets_the_count(hotel: Hotel) -> None:
@@ -281,25 +305,15 @@ def test_expired_session_needs_the_second_factor_again(hotel: Hotel) -> None:
     assert client.get("/accounts/me/").status_code == 200
 
 
-# --- Temporary passwords ----------------------------------------------------------------------------------
+# --- Temporary passwords (accounts made before invitation links) and invitations -----------------------------
 
 
-def test_account_created_by_staff_must_change_its_password(hotel: Hotel, manager_client: Client) -> None:
+def test_account_with_a_temporary_password_must_change_it(hotel: Hotel) -> None:
     temporary = "a temporary pass phrase 7"
-    response = manager_client.post(
-        f"/p/{hotel.prop.code}/staff/new/",
-        {
-            "username": "newbie",
-            "display_name": "New Person",
-            "email": "newbie@example.org",
-            "password1": temporary,
-            "password2": temporary,
-            "roles": [Role.FRONT_DESK],
-        },
-    )
-    assert response.status_code == 302
-    newbie = User.objects.get(username="newbie")
-    assert newbie.must_change_password
+    newbie = make_user("newbie", hotel.prop, Role.FRONT_DESK)
+    newbie.set_password(temporary)
+    newbie.must_change_password = True
+    newbie.save()
 
     client = Client()
     assert login(client, "newbie", temporary).status_code == 302
@@ -325,27 +339,31 @@ def test_account_created_by_staff_must_change_its_password(hotel: Hotel, manager
     assert client.get(home).status_code == 200  # still signed in after the change
 
 
-def test_temporary_password_of_a_two_factor_role_enrols_first_then_changes_password(
-    hotel: Hotel, manager_client: Client
+def test_invited_two_factor_role_sets_its_password_then_enrols(
+    hotel: Hotel, client_for_role: Callable[[str], Client]
 ) -> None:
-    temporary = "a temporary pass phrase 7"
-    manager_client.post(
+    admin = client_for_role(Role.IT_ADMIN)
+    response = admin.post(
         f"/p/{hotel.prop.code}/staff/new/",
-        {
-            "username": "newboss",
-            "display_name": "New Boss",
-            "password1": temporary,
-            "password2": temporary,
-            "roles": [Role.IT_ADMIN],
-        },
+        {"username": "newboss", "display_name": "New Boss", "email": "", "roles": [Role.SECURITY_OFFICER]},
+    )
+    path = response.context["link"].removeprefix("http://testserver")
+    chosen = "the new boss's own phrase 3"
+    assert Client().post(path, {"new_password1": chosen, "new_password2": chosen}).status_code == 302
+    # A second reviewer makes them property manager: a two-factor role.
+    newboss = User.objects.get(username="newboss")
+    manager = make_user("manager", hotel.prop, Role.PROPERTY_MANAGER)
+    proposals.confirm_proposal(
+        proposals.file_proposal(hotel.prop, newboss, Role.PROPERTY_MANAGER, acting_user=manager),
+        acting_user=make_user("officer", hotel.prop, Role.PRIVACY_OFFICER),
     )
     client = Client()
-    login(client, "newboss", temporary)
+    login(client, "newboss", chosen)
     assert client.get("/accounts/me/")["Location"].startswith(SETUP_URL)
     client.get(SETUP_URL)
     pending = TOTPDevice.objects.get(user__username="newboss", confirmed=False)
     assert client.post(SETUP_URL, {"token": f"{totp(pending.bin_key):06d}"}).status_code == 200
-    assert client.get("/accounts/me/")["Location"].startswith(PASSWORD_URL)
+    assert client.get("/accounts/me/").status_code == 200  # no temporary password to change
 
 
 # --- Sign-out, hashing, headers ---------------------------------------------------------------------------

@@ -141,8 +141,6 @@ GOOD_STAFF = {
     "username": "newbie",
     "display_name": "New Person",
     "email": "newbie@example.org",
-    "password1": "a temporary pass phrase 7",
-    "password2": "a temporary pass phrase 7",
     "roles": [Role.FRONT_DESK],
 }
 
@@ -152,7 +150,6 @@ GOOD_STAFF = {
     [
         ({"username": ""}, "username", "required"),
         ({"display_name": ""}, "display_name", "required"),
-        ({"password1": "", "password2": ""}, "password1", "required"),
         ({"roles": []}, "roles", "required"),
         ({"username": "u" * 151}, "username", "at most 150"),
         ({"display_name": "d" * 151}, "display_name", "at most 150"),
@@ -160,13 +157,6 @@ GOOD_STAFF = {
         ({"username": "u-front_desk"}, "username", "taken"),
         ({"username": "U-FRONT_DESK"}, "username", "taken"),
         ({"email": "not-an-email"}, "email", "valid email"),
-        ({"password2": "something else entirely"}, "password2", "differ"),
-        ({"password1": "short", "password2": "short"}, "password1", "too short"),
-        (
-            {"username": "newbie.person", "password1": "newbie.person1", "password2": "newbie.person1"},
-            "password1",
-            "similar",
-        ),
         ({"roles": ["emperor"]}, "roles", "not one of the available choices"),
         ({"roles": [Role.FRONT_DESK, "root"]}, "roles", "not one of the available choices"),
     ],

@@ -15,9 +15,12 @@ from django.test import Client
 from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
+from custody.accounts import proposals
 from custody.accounts.actions import do_issue_recovery_codes
-from custody.accounts.models import RoleAssignment, User
+from custody.accounts.models import RoleAssignment, RoleProposal, User
 from custody.accounts.roles import TWO_FACTOR_ROLES, Role
+from custody.audit.events import Action
+from custody.audit.models import AuditEntry
 from custody.core.demo import PROPERTY_CODE
 from custody.footage.models import Camera
 from custody.properties.models import Area, AreaClass, AreaKind, Floor, Property, Room, RoomType
@@ -233,19 +236,29 @@ def test_staff_create_with_roles(hotel: Hotel, manager_client: Client) -> None:
         "username": "guard",
         "display_name": "Night Guard",
         "email": "guard@example.org",
-        "password1": "a temporary pass phrase 7",
-        "password2": "a temporary pass phrase 7",
         "roles": [Role.SECURITY_OFFICER, Role.FRONT_DESK],
     }
-    response = manager_client.post(f"/p/{hotel.prop.code}/staff/new/", data, follow=True)
+    response = manager_client.post(f"/p/{hotel.prop.code}/staff/new/", data)
+    assert response.status_code == 200  # the invitation link, shown this once
     assert "Account guard created." in messages_of(response)
+    assert "/accounts/invitation/" in response.context["link"]
     guard = User.objects.get(username="guard")
     assert roles_of(guard, hotel.prop) == {Role.SECURITY_OFFICER, Role.FRONT_DESK}
-    assert guard.must_change_password
-    assert guard.check_password("a temporary pass phrase 7") and "pass phrase" not in guard.password  # hashed
+    assert not guard.has_usable_password()  # set by the person through the link, never by the manager
     manager = User.objects.get(username=f"u-{Role.PROPERTY_MANAGER}")
+    assert guard.created_by_id == manager.pk
     assert set(RoleAssignment.objects.filter(user=guard).values_list("granted_by", flat=True)) == {manager.pk}
-    assert "Night Guard" in response.content.decode()
+    assert "Night Guard" in manager_client.get(f"/p/{hotel.prop.code}/staff/").content.decode()
+
+
+def test_staff_create_with_a_reviewer_role_proposes_it(hotel: Hotel, manager_client: Client) -> None:
+    data = {"username": "boss", "display_name": "Boss", "email": "", "roles": [Role.SECURITY_MANAGER, Role.AUDITOR]}
+    response = manager_client.post(f"/p/{hotel.prop.code}/staff/new/", data)
+    assert response.status_code == 200
+    assert [str(r) for r in response.context["proposed"]] == ["Security manager"]
+    boss = User.objects.get(username="boss")
+    assert roles_of(boss, hotel.prop) == {Role.AUDITOR}
+    assert RoleProposal.objects.filter(user=boss, role=Role.SECURITY_MANAGER, status="pending").exists()
 
 
 def test_staff_edit_changes_roles(hotel: Hotel, manager_client: Client) -> None:
@@ -253,9 +266,12 @@ def test_staff_edit_changes_roles(hotel: Hotel, manager_client: Client) -> None:
     data = {"display_name": "Head Clerk", "email": "head@example.org", "roles": [Role.AUDITOR, Role.PRIVACY_OFFICER]}
     response = manager_client.post(f"/p/{hotel.prop.code}/staff/{person.pk}/", data, follow=True)
     assert "Account clerk updated." in messages_of(response)
+    assert "Awaiting confirmation by another reviewer: Privacy officer." in messages_of(response)
     person.refresh_from_db()
     assert (person.display_name, person.email) == ("Head Clerk", "head@example.org")
-    assert roles_of(person, hotel.prop) == {Role.AUDITOR, Role.PRIVACY_OFFICER}
+    # Front desk removed and auditor given at once; privacy officer waits for a second reviewer.
+    assert roles_of(person, hotel.prop) == {Role.AUDITOR}
+    assert RoleProposal.objects.filter(user=person, role=Role.PRIVACY_OFFICER, status="pending").exists()
 
 
 def test_staff_edit_leaves_roles_at_other_properties(hotel: Hotel, other_hotel: Hotel, manager_client: Client) -> None:
@@ -277,6 +293,9 @@ def test_user_cannot_change_own_roles(hotel: Hotel, user_for_role: Callable[[str
     assert response.status_code == 400
     assert "You cannot change your own roles; ask another administrator." in response.content.decode()
     assert roles_of(me, hotel.prop) == {Role.IT_ADMIN}
+    assert not RoleProposal.objects.exists()
+    refused = AuditEntry.objects.get(action=Action.STAFF_UPDATED, outcome="denied")
+    assert (refused.actor_id, refused.details) == (me.pk, {"reason": "own_roles"})
     # Dropping one's own role is refused too; editing one's own name is fine.
     assert client.post(url, {"display_name": "Me", "email": "", "roles": []}).status_code == 400
     assert roles_of(me, hotel.prop) == {Role.IT_ADMIN}
@@ -406,41 +425,76 @@ def test_createproperty_refuses_unknown_jurisdiction(db: None) -> None:
     assert not Property.objects.exists()
 
 
-def test_createuser(hotel: Hotel, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("CUSTODY_NEW_PASSWORD", "a temporary pass phrase 7")
+def invitation_path(output: str) -> str:
+    line = next(line for line in output.splitlines() if "/accounts/invitation/" in line)
+    return "/accounts/invitation/" + line.split("/accounts/invitation/", 1)[1].split("/", 1)[0] + "/"
+
+
+def test_createuser_gives_a_new_propertys_first_accounts_their_roles(hotel: Hotel) -> None:
     out = StringIO()
     call_command(
         "createuser", "chief", "--role", Role.IT_ADMIN, "--role", Role.AUDITOR, "--property", hotel.prop.code,
         "--display-name", "Chief", stdout=out,
     )  # fmt: skip
-    assert "User chief created with auditor, it_admin at seaside." in out.getvalue()
-    assert "requires two-factor" in out.getvalue()
+    text = out.getvalue()
+    assert "User chief created with auditor, it_admin at seaside." in text
+    assert "no active reviewer" in text
+    assert "requires two-factor" in text
     chief = User.objects.get(username="chief")
-    assert chief.must_change_password
-    assert chief.check_password("a temporary pass phrase 7")
+    assert not chief.has_usable_password()
     assert chief.display_name == "Chief"
+    assert chief.created_by_id is None
     assert roles_of(chief, hotel.prop) == {Role.IT_ADMIN, Role.AUDITOR}
-    # Run again for an existing user: roles are added, the password is untouched.
-    monkeypatch.setenv("CUSTODY_NEW_PASSWORD", "something else entirely 8")
+    created = AuditEntry.objects.get(action=Action.STAFF_CREATED, object_id=str(chief.pk))
+    assert created.details == {"roles": [Role.AUDITOR, Role.IT_ADMIN], "proposed": [], "bootstrap": True}
+    # The printed link sets the password, once.
+    path = invitation_path(text)
+    chosen = "the chief's own phrase 11"
+    assert Client().post(path, {"new_password1": chosen, "new_password2": chosen}).status_code == 302
+    assert User.objects.get(pk=chief.pk).check_password(chosen)
+    # Run again for an existing user: a one-step role is added, the password untouched.
     call_command("createuser", "chief", "--role", Role.FRONT_DESK, stdout=StringIO())
-    chief.refresh_from_db()
     assert roles_of(chief, hotel.prop) == {Role.IT_ADMIN, Role.AUDITOR, Role.FRONT_DESK}
-    assert chief.check_password("a temporary pass phrase 7")
+    assert User.objects.get(pk=chief.pk).check_password(chosen)
+
+
+def test_createuser_proposes_reviewer_roles_once_the_property_has_a_reviewer(hotel: Hotel) -> None:
+    manager = make_user("manager", hotel.prop, Role.PROPERTY_MANAGER)
+    out = StringIO()
+    call_command("createuser", "officer", "--role", Role.PRIVACY_OFFICER, "--role", Role.FRONT_DESK, stdout=out)
+    assert "User officer created with front_desk at seaside." in out.getvalue()
+    assert "awaiting confirmation by a reviewer at seaside: privacy_officer" in out.getvalue()
+    officer = User.objects.get(username="officer")
+    assert roles_of(officer, hotel.prop) == {Role.FRONT_DESK}
+    proposal = RoleProposal.objects.get(user=officer, role=Role.PRIVACY_OFFICER)
+    assert proposal.proposed_by is None
+    # An existing user too: the command proposes, it does not give.
+    out = StringIO()
+    call_command("createuser", "officer", "--role", Role.IT_ADMIN, stdout=out)
+    assert "now holds none of these roles" in out.getvalue()
+    assert roles_of(officer, hotel.prop) == {Role.FRONT_DESK}
+    # The manager (not the proposer, not the person) confirms.
+    proposals.confirm_proposal(proposal, acting_user=manager)
+    assert roles_of(officer, hotel.prop) == {Role.FRONT_DESK, Role.PRIVACY_OFFICER}
+
+
+def test_createuser_refuses_a_password_from_the_environment(hotel: Hotel, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CUSTODY_NEW_PASSWORD", "a temporary pass phrase 7")
+    with pytest.raises(CommandError, match="CUSTODY_NEW_PASSWORD is no longer read"):
+        call_command("createuser", "newbie", "--role", Role.AUDITOR, stdout=StringIO())
+    assert not User.objects.filter(username="newbie").exists()
 
 
 @pytest.mark.parametrize(
-    ("args", "password", "message"),
+    ("args", "message"),
     [
-        (["newbie", "--role", "emperor"], "a temporary pass phrase 7", "invalid choice"),
-        (["newbie", "--role", "auditor", "--property", "nowhere"], "a temporary pass phrase 7", "no such property"),
-        (["newbie", "--role", "auditor"], "short", "password1"),
-        (["new bie", "--role", "auditor"], "a temporary pass phrase 7", "username"),
+        (["newbie", "--role", "emperor"], "invalid choice"),
+        (["newbie", "--role", "auditor", "--property", "nowhere"], "no such property"),
+        (["new bie", "--role", "auditor"], "username"),
+        (["newbie", "--role", "auditor", "--email", "not an address"], "email"),
     ],
 )
-def test_createuser_refuses_bad_values(
-    hotel: Hotel, monkeypatch: pytest.MonkeyPatch, args: list[str], password: str, message: str
-) -> None:
-    monkeypatch.setenv("CUSTODY_NEW_PASSWORD", password)
+def test_createuser_refuses_bad_values(hotel: Hotel, args: list[str], message: str) -> None:
     with pytest.raises(CommandError, match=message):
         call_command("createuser", *args, stdout=StringIO())
     assert not User.objects.filter(username__in=["newbie", "new bie"]).exists()

@@ -1,10 +1,7 @@
 from __future__ import annotations
 
-from typing import Any
-
 from django import forms
-from django.contrib.auth import password_validation
-from django.contrib.auth.forms import AuthenticationForm
+from django.contrib.auth.forms import AuthenticationForm, SetPasswordForm
 from django.core.validators import RegexValidator
 from django.utils.translation import gettext_lazy as _
 
@@ -55,6 +52,10 @@ def role_field(required: bool) -> forms.MultipleChoiceField:
         choices=Role.choices,
         widget=forms.CheckboxSelectMultiple,
         required=required,
+        help_text=_(
+            "Security manager, privacy officer, property manager and IT admin are given in two steps: "
+            "they take effect when another reviewer at this property confirms them."
+        ),
     )
 
 
@@ -66,13 +67,6 @@ class StaffCreateForm(forms.Form):
     )
     display_name = forms.CharField(label=_("Display name"), max_length=150)
     email = forms.EmailField(label=_("Work e-mail"), required=False)
-    password1 = forms.CharField(
-        label=_("Temporary password"),
-        widget=forms.PasswordInput,
-        strip=False,
-        help_text=_("At least 12 characters. The user must change it at first sign-in."),
-    )
-    password2 = forms.CharField(label=_("Temporary password again"), widget=forms.PasswordInput, strip=False)
     roles = role_field(required=True)
 
     def clean_username(self) -> str:
@@ -81,21 +75,12 @@ class StaffCreateForm(forms.Form):
             raise forms.ValidationError(_("That user name is taken."))
         return username
 
-    def clean(self) -> dict[str, Any] | None:
-        cleaned = super().clean() or {}
-        first, second = cleaned.get("password1"), cleaned.get("password2")
-        if first and second and first != second:
-            self.add_error("password2", _("The two passwords differ."))
-        elif first:
-            candidate = User(username=cleaned.get("username", ""), email=cleaned.get("email", ""))
-            try:
-                password_validation.validate_password(first, candidate)
-            except forms.ValidationError as exc:
-                self.add_error("password1", exc)
-        return cleaned
-
 
 class StaffEditForm(forms.Form):
     display_name = forms.CharField(label=_("Display name"), max_length=150)
     email = forms.EmailField(label=_("Work e-mail"), required=False)
     roles = role_field(required=False)
+
+
+class AcceptInvitationForm(SetPasswordForm):
+    """The invited person's own password, checked by every password validator (with their user name and e-mail)."""

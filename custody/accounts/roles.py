@@ -21,6 +21,14 @@ TWO_FACTOR_ROLES: frozenset[str] = frozenset(
     {Role.SECURITY_MANAGER, Role.PRIVACY_OFFICER, Role.PROPERTY_MANAGER, Role.IT_ADMIN}
 )
 
+# Roles that decide access requests. Holding one of them at a property also makes a person one of those who confirm
+# role proposals there (custody.accounts.proposals).
+REVIEWER_ROLES: frozenset[str] = frozenset({Role.SECURITY_MANAGER, Role.PRIVACY_OFFICER, Role.PROPERTY_MANAGER})
+
+# Roles given in two steps: one person proposes, a different holder of a reviewer role at that property confirms.
+# Only the confirmation creates the role assignment. Every other role is assigned in one step.
+TWO_STEP_ROLES: frozenset[str] = REVIEWER_ROLES | {Role.IT_ADMIN}
+
 # Roles that may manage the property's structure (floors, areas, rooms) and its staff accounts.
 ADMINISTER_ROLES: frozenset[str] = frozenset({Role.PROPERTY_MANAGER, Role.IT_ADMIN})
 

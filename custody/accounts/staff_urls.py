@@ -9,4 +9,7 @@ urlpatterns = [
     path("<int:pk>/", views.staff_edit, name="edit"),
     path("<int:pk>/reset-two-factor/", views.staff_reset_two_factor, name="reset_two_factor"),
     path("<int:pk>/active/", views.staff_set_active, name="set_active"),
+    path("<int:pk>/invitation/", views.staff_invite, name="invite"),
+    path("proposals/", views.role_proposals, name="proposals"),
+    path("proposals/<int:pk>/", views.decide_proposal, name="decide_proposal"),
 ]

@@ -11,4 +11,5 @@ urlpatterns = [
     path("two-factor/recovery-codes/", views.recovery_codes, name="recovery_codes"),
     path("password/", views.password_change, name="password_change"),
     path("me/", views.profile, name="profile"),
+    path("invitation/<str:token>/", views.accept_invitation, name="accept_invitation"),
 ]

@@ -21,8 +21,8 @@ from django_otp.plugins.otp_static.models import StaticToken
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from custody.access import AuthedRequest, properties_for_user
-from custody.accounts import actions
-from custody.accounts.forms import LoginForm, SetupTokenForm, TokenForm
+from custody.accounts import actions, invitations
+from custody.accounts.forms import AcceptInvitationForm, LoginForm, SetupTokenForm, TokenForm
 from custody.accounts.middleware import is_verified
 from custody.accounts.models import User
 from custody.accounts.roles import Role
@@ -164,3 +164,21 @@ def profile(request: AuthedRequest) -> HttpResponse:
         "required": user.requires_two_factor,
     }
     return render(request, "accounts/profile.html", context)
+
+
+@require_http_methods(["GET", "POST"])
+def accept_invitation(request: HttpRequest, token: str) -> HttpResponse:
+    """The invited person chooses their own password; the link then stops working. Open to anyone with the link."""
+    try:
+        invitation = invitations.find(token)
+        form = AcceptInvitationForm(invitation.user, request.POST or None)
+        if request.method == "POST" and form.is_valid():
+            invitations.accept(token, form.cleaned_data["new_password1"])
+            messages.success(request, _("Your password is set. Sign in with it now."))
+            return redirect("accounts:login")
+    except invitations.InvitationRefused as refused:
+        # An unknown link is a 404; one that existed but can no longer be used is gone (410).
+        status = 404 if refused.code == "unknown" else 410
+        return render(request, "accounts/invitation_invalid.html", {"code": refused.code}, status=status)
+    context = {"form": form, "person": invitation.user}
+    return render(request, "accounts/accept_invitation.html", context, status=400 if form.errors else 200)

@@ -25,6 +25,13 @@ class Action(models.TextChoices):
     STAFF_TWO_FACTOR_RESET = "staff.two_factor.reset", _("Staff two-factor reset")
     STAFF_LIST_VIEWED = "staff.list.viewed", _("Staff list viewed")
     STAFF_VIEWED = "staff.viewed", _("Staff account viewed")
+    ROLE_PROPOSED = "staff.role.proposed", _("Role proposed (awaits another reviewer)")
+    ROLE_CONFIRMED = "staff.role.confirmed", _("Role proposal confirmed (role given)")
+    ROLE_REJECTED = "staff.role.rejected", _("Role proposal rejected")
+    ROLE_WITHDRAWN = "staff.role.withdrawn", _("Role proposal withdrawn")
+    ROLE_PROPOSALS_VIEWED = "staff.role.proposals.viewed", _("Role proposals viewed")
+    INVITATION_ISSUED = "staff.invitation.issued", _("Invitation link issued")
+    INVITATION_ACCEPTED = "auth.invitation.accepted", _("Invitation accepted (own password set)")
     # property structure
     PROPERTY_UPDATED = "property.updated", _("Property settings changed")
     FLOOR_SAVED = "structure.floor.saved", _("Floor saved")

@@ -29,7 +29,12 @@ NAVIGATION = [
     nav(_("Floors"), "properties.manage_structure", "properties:floor_list"),
     nav(_("Areas"), "properties.manage_structure", "properties:area_list"),
     nav(_("Rooms"), "properties.manage_structure", "properties:room_list"),
-    nav(_("Staff"), "accounts.manage_staff", "staff:list"),
+    # Reviewers who do not administer staff still confirm proposed roles: for them Staff opens the proposals.
+    NavItem(
+        _("Staff"),
+        (("accounts.manage_staff", "staff:list"), ("accounts.view_role_proposals", "staff:proposals")),
+        section="staff/",
+    ),
     nav(_("Cameras"), "footage.view_cameras", "footage:camera_list", section="footage/"),
     nav(_("Exports"), "evidence.view_exports", "evidence:list", section="evidence/"),
     NavItem(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
@@ -10,6 +11,7 @@ from pathlib import Path
 from django.conf import settings
 from django.core.files.base import ContentFile
 from django.db import transaction
+from django.utils import timezone
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from custody.accounts.actions import do_issue_recovery_codes
@@ -21,6 +23,7 @@ from custody.footage.models import Camera
 from custody.properties.models import Area, AreaClass, AreaKind, Floor, Jurisdiction, Property, Room, RoomType
 
 PROPERTY_CODE = "harbour-view"
+DEMO_STAFF_TENURE = dt.timedelta(days=90)
 DEMO_USERS = [
     ("frontdesk", "Li Na (front desk)", Role.FRONT_DESK),
     ("secofficer", "Marco Rossi (security officer)", Role.SECURITY_OFFICER),
@@ -194,7 +197,13 @@ def _demo_user(prop: Property, username: str, display: str, role: Role) -> DemoL
             codes = do_issue_recovery_codes(user)
         logins[username] = DemoLogin(username, role.value, password, totp_secret, codes)
         _store_logins(logins)
-    RoleAssignment.objects.get_or_create(user=user, property=prop, role=role)
+    assignment, created = RoleAssignment.objects.get_or_create(user=user, property=prop, role=role)
+    if created:
+        # The demo staff are the hotel's established team: their accounts and roles date from before the approver
+        # cooling-off period (custody.accounts.separation), so the seeded requests can be decided as in real use.
+        then = timezone.now() - DEMO_STAFF_TENURE
+        User.objects.filter(pk=user.pk).update(date_joined=then)
+        RoleAssignment.objects.filter(pk=assignment.pk).update(granted_at=then)
     return logins[username]
 
 
