@@ -27,7 +27,7 @@ from custody.audit.events import Action, Outcome
 from custody.audit.models import AuditEntry
 from custody.guests import vault
 from custody.guests.models import StayStatus
-from custody.requests import actions, policy
+from custody.requests import actions, guest_scope, policy
 from custody.requests.actions import RequestData
 from custody.requests.models import (
     AccessRequest,
@@ -672,7 +672,7 @@ def test_openapi_is_served_without_a_token_and_documents_every_answer() -> None:
 )
 def test_schema_codes_are_the_models_codes(literal: Any, choices: Any) -> None:
     assert list(typing.get_args(literal)) == list(choices.values)
-    assert list(typing.get_args(schemas.SecondKind)) == list(actions.SECOND_KINDS)
+    assert list(typing.get_args(schemas.SecondKind)) == list(guest_scope.SECOND_KINDS)
 
 
 # --- every endpoint for every role --------------------------------------------------------------------------------

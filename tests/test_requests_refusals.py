@@ -19,6 +19,7 @@ from custody.audit.events import Action, Outcome
 from custody.audit.models import AuditEntry
 from custody.footage.models import Camera
 from custody.requests import actions
+from custody.requests.errors import NarrowingRefused, Refusal, TransitionRefused, keeping_refusals
 from custody.requests.models import AccessRequest, Approval, Grant
 from tests.conftest import Hotel, make_hotel
 from tests.test_api import api_for
@@ -205,7 +206,7 @@ def test_other_refused_steps_carry_their_codes(hotel: Hotel, people: People) -> 
         (lambda: actions.review_break_glass(grant, acting_user=people.dpo, outcome="justified", notes=""),
          "not_an_emergency_grant"),
     ]:  # fmt: skip
-        with pytest.raises(actions.Refusal) as refused:
+        with pytest.raises(Refusal) as refused:
             attempt()
         assert refused.value.code == code
     assert [reason for _step, reason, _actor in denied(request)] == [
@@ -225,14 +226,14 @@ def test_the_denied_entry_is_committed_though_the_refused_step_rolls_back() -> N
     hotel = make_hotel()
     people = People(hotel)
     request = _approved(hotel, people)
-    with pytest.raises(actions.TransitionRefused):
+    with pytest.raises(TransitionRefused):
         actions.approve_request(request, acting_user=people.secman)
-    with pytest.raises(actions.NarrowingRefused):
+    with pytest.raises(NarrowingRefused):
         actions.approve_request(
             _footage(hotel, people), acting_user=people.secman, narrowing=actions.Narrowing(grant_days=90)
         )
     assert _edit_api(hotel, people, request).status_code == 409
-    with pytest.raises(actions.TransitionRefused), actions.keeping_refusals():
+    with pytest.raises(TransitionRefused), keeping_refusals():
         actions.update_draft(request, actions.request_data(request), acting_user=people.officer)
     assert Approval.objects.filter(request=request).count() == 1
     reasons = list(

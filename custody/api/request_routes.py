@@ -44,6 +44,7 @@ from custody.footage.models import Camera
 from custody.properties.models import Area, Property
 from custody.requests import actions, reading
 from custody.requests.actions import Narrowing, RequestData, RequestError
+from custody.requests.errors import keeping_refusals
 from custody.requests.models import OPEN_STATUSES, AccessRequest
 
 router = Router(tags=["requests"])
@@ -251,7 +252,7 @@ def update_request(request: HttpRequest, request_id: uuid.UUID, payload: Request
     the new content and earlier approvals no longer count (saving it unchanged keeps them)."""
     who = caller(request, Scope.REQUESTS_WRITE, FILE)
     access = the_request(who, request_id)
-    with actions.keeping_refusals():
+    with keeping_refusals():
         data = apply_patch(who.prop, actions.request_data(access), payload)
         actions.update_draft(access, data, acting_user=who.user)
     return summary(access.pk)

@@ -17,20 +17,17 @@ Answering a question without changing the content keeps the approvals.
 
 A refused step (wrong state, four eyes, a role the policy does not name, a narrowing outside the request) raises a
 ``Refusal`` carrying a reason code, and its ``denied`` audit entry is written after the step's transaction has rolled
-back, so it is kept (``audited``; a caller that runs several steps in one transaction uses ``keeping_refusals``).
+back, so it is kept (``custody.requests.errors``). The guests of a scope are checked in ``guest_scope``.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import re
 import uuid
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from functools import wraps
-from typing import Any, ParamSpec, TypeVar
+from typing import Any
 
 from django.db import IntegrityError, connection, transaction
 from django.db.models import F
@@ -41,9 +38,19 @@ from custody.accounts.models import User
 from custody.audit import gate
 from custody.audit.events import Action
 from custody.footage.models import Camera
-from custody.guests.vault import name_text
 from custody.properties.models import Area, Property
 from custody.requests import notify, policy, sealing, versions
+from custody.requests.errors import TEXT_LIMIT as TEXT_LIMIT
+from custody.requests.errors import (
+    NarrowingRefused,
+    RequestError,
+    TransitionRefused,
+    audited,
+    check_text,
+)
+from custody.requests.guest_scope import SECOND_KINDS as SECOND_KINDS
+from custody.requests.guest_scope import check_guest_scope
+from custody.requests.guest_scope import guest_label as guest_label
 from custody.requests.models import (
     CLOSED_STATUSES,
     FOOTAGE_TYPES,
@@ -68,135 +75,12 @@ from custody.requests.models import (
     Urgency,
 )
 
-# A guest is named by a name AND one more identifier, so that a granted lookup finds that person and not everyone
-# of the same name. The stored shape of each guest_scope item (read by the granted lookup, custody.requests.grants):
-#   {"kind": "name", "surname": str, "given_names": str, "second_kind": <one of SECOND_KINDS>, "second_value": str}
-# with dates as ISO YYYY-MM-DD.
-SECOND_KINDS = ("date_of_birth", "id_number", "booking_reference", "stay_date")
-SECOND_KIND_LABELS = {
-    "date_of_birth": _("Date of birth"),
-    "id_number": _("ID document number"),
-    "booking_reference": _("Booking reference"),
-    "stay_date": _("A date of the stay"),
-}
-DATE_KINDS = frozenset({"date_of_birth", "stay_date"})
-GUEST_ITEM_KEYS = ("kind", "surname", "given_names", "second_kind", "second_value")
-MAX_GUESTS = 50
-ISO_DAY = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
 INSTRUMENT_MAX_BYTES = 10 * 1024 * 1024
 INSTRUMENT_TYPES = {b"%PDF-": "application/pdf", b"\x89PNG\r\n\x1a\n": "image/png", b"\xff\xd8\xff": "image/jpeg"}
 MAX_STAY_WINDOW_DAYS = 92
-TEXT_LIMIT = 4000
 BREAK_GLASS_HOURS = 4
 # Footage cannot be asked for beyond this far ahead of now (it does not exist yet).
 FUTURE_SLACK = dt.timedelta(minutes=5)
-
-
-class RequestError(ValueError):
-    """Input that cannot be accepted; ``field`` names the form field (or "" for the request as a whole)."""
-
-    def __init__(self, field: str, message: Any) -> None:
-        super().__init__(f"{field}: {message}" if field else str(message))
-        self.field = field
-        self.message = message
-
-
-class Refusal(RequestError):
-    """A workflow step refused; ``code`` says why. Besides the 4xx the caller answers, it leaves a ``denied`` audit
-    entry naming the step and the code (``denied`` holds that entry's fields once ``audited`` has written it)."""
-
-    def __init__(self, field: str, message: Any, code: str) -> None:
-        super().__init__(field, message)
-        self.code = code
-        self.denied: dict[str, Any] | None = None
-
-
-class TransitionRefused(Refusal):
-    """The request is not in a state, or the actor not in a position, for this action."""
-
-    def __init__(self, message: Any, code: str = "refused") -> None:
-        super().__init__("", message, code)
-
-
-class NarrowingRefused(Refusal):
-    """An approver's narrower scope that reaches outside the request (or past what a grant may be)."""
-
-    def __init__(self, field: str, message: Any, code: str = "narrowing_outside_request") -> None:
-        super().__init__(field, message, code)
-
-
-P = ParamSpec("P")
-R = TypeVar("R")
-
-
-def _denied_entry(step: Action, target: Any, actor: User, exc: Refusal) -> dict[str, Any]:
-    """The fields of a refusal's denied entry: the step, its reason code (and field), the request or grant and the
-    request's status as it stands after the rollback (read again: the caller's object may be a bare reference)."""
-    details: dict[str, Any] = {"reason": exc.code}
-    if exc.field:
-        details["field"] = exc.field
-    if isinstance(target, Grant):
-        grant = Grant.objects.select_related("request__property").get(pk=target.pk)
-        request = grant.request
-        where = {"object_type": "requests.grant", "object_id": str(grant.pk), "grant_ref": grant.ref}
-    else:
-        request = AccessRequest.objects.select_related("property").get(pk=target.pk)
-        where = {"object_type": "requests.accessrequest", "object_id": str(request.pk)}
-    details["status"] = request.status
-    return {"action": step, "actor": actor, "prop": request.property, "request_ref": request.number, **where,
-            "details": details}  # fmt: skip
-
-
-def record_refusal(exc: Refusal) -> None:
-    """Write (again) the denied entry of a refusal; call it after the transaction that held the step rolled back."""
-    if exc.denied is None:
-        return
-    fields = dict(exc.denied)
-    action, actor, prop = fields.pop("action"), fields.pop("actor"), fields.pop("prop")
-    gate.record_denied(action, actor=actor, prop=prop, **fields)
-
-
-def refuse(exc: Refusal, step: Action, target: AccessRequest | Grant, actor: User) -> Refusal:
-    """Audit a refusal decided outside an action (a view that will not even show the step); returns it to raise."""
-    exc.denied = _denied_entry(step, target, actor, exc)
-    record_refusal(exc)
-    return exc
-
-
-def audited(step: Action) -> Callable[[Callable[P, R]], Callable[P, R]]:
-    """Run an action (``action(target, ..., acting_user=...)``) in its own transaction; when it refuses, the
-    transaction rolls back and the denied entry of ``step`` is written after it, so the refusal stays on record.
-    Inside a caller's transaction that entry belongs to the caller's: see ``keeping_refusals``."""
-
-    def decorator(action: Callable[P, R]) -> Callable[P, R]:
-        @wraps(action)
-        def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-            try:
-                with transaction.atomic():
-                    return action(*args, **kwargs)
-            except Refusal as exc:
-                if exc.denied is None:
-                    actor = kwargs["acting_user"]
-                    assert isinstance(actor, User)
-                    exc.denied = _denied_entry(step, args[0], actor, exc)
-                record_refusal(exc)
-                raise
-
-        return wrapper
-
-    return decorator
-
-
-@contextmanager
-def keeping_refusals() -> Iterator[None]:
-    """``transaction.atomic()`` for a caller that runs several steps as one (save and submit): a refusal's denied
-    entry, rolled back with the caller's transaction, is written again after it (as grants.using_grant does)."""
-    try:
-        with transaction.atomic():
-            yield
-    except Refusal as exc:
-        record_refusal(exc)
-        raise
 
 
 @dataclass
@@ -270,16 +154,6 @@ class Narrowing:
 # --- validation ---------------------------------------------------------------------------------------------------
 
 
-def _text(field_name: str, value: str, limit: int = TEXT_LIMIT) -> str:
-    if not isinstance(value, str):
-        raise RequestError(field_name, _("must be text."))
-    if len(value) > limit:
-        raise RequestError(field_name, _("is longer than %(limit)s characters.") % {"limit": limit})
-    if any(ord(c) < 32 and c not in "\n\r\t" for c in value):
-        raise RequestError(field_name, _("contains control characters."))
-    return value
-
-
 def check_instrument(data: bytes, name: str) -> str:
     """The legal instrument's content type, from its first bytes; RequestError when it is not a PDF or image."""
     if len(data) == 0:
@@ -290,66 +164,6 @@ def check_instrument(data: bytes, name: str) -> str:
         if data.startswith(magic):
             return content_type
     raise RequestError("instrument", _("Only PDF, PNG and JPEG files are accepted."))
-
-
-def _guest_text(n: int, value: Any, limit: int = 200) -> str:
-    if not isinstance(value, str):
-        raise RequestError("guests", _("Guest %(n)s: each part must be text.") % {"n": n})
-    try:
-        return _text("guests", value.strip(), limit)
-    except RequestError as exc:
-        raise RequestError("guests", _("Guest %(n)s: %(problem)s") % {"n": n, "problem": exc.message}) from None
-
-
-def check_guest_item(item: Any, n: int) -> dict[str, str]:
-    """One guest of a scope in the stored shape (see SECOND_KINDS); RequestError("guests") naming the guest's number
-    for any other shape: an identifier alone, a name alone, an unknown kind or key, a date that is not a day."""
-    if not isinstance(item, dict) or item.get("kind") != "name" or not set(item) <= set(GUEST_ITEM_KEYS):
-        raise RequestError(
-            "guests",
-            _("Guest %(n)s: give the guest's name and one more identifier (date of birth, ID number, booking "
-              "reference or a date of the stay); nothing else is accepted.") % {"n": n},
-        )  # fmt: skip
-    surname = _guest_text(n, item.get("surname", ""))
-    given = _guest_text(n, item.get("given_names", ""))
-    second_kind = item.get("second_kind", "")
-    second = _guest_text(n, item.get("second_value", ""))
-    if not surname:
-        raise RequestError("guests", _("Guest %(n)s: a surname is required.") % {"n": n})
-    if second_kind not in SECOND_KINDS:
-        raise RequestError(
-            "guests", _("Guest %(n)s: choose the second identifier (date of birth, ID number, booking reference or "
-                        "a date of the stay).") % {"n": n}
-        )  # fmt: skip
-    if not second:
-        raise RequestError("guests", _("Guest %(n)s: the second identifier is empty.") % {"n": n})
-    if second_kind in DATE_KINDS:
-        day = _iso_day(second)
-        if day is None:
-            raise RequestError("guests", _("Guest %(n)s: give the date as YYYY-MM-DD.") % {"n": n})
-        if second_kind == "date_of_birth" and day > timezone.now().date():
-            raise RequestError("guests", _("Guest %(n)s: the date of birth lies in the future.") % {"n": n})
-        second = day.isoformat()
-    return {"kind": "name", "surname": surname, "given_names": given, "second_kind": second_kind,
-            "second_value": second}  # fmt: skip
-
-
-def _iso_day(text: str) -> dt.date | None:
-    if not ISO_DAY.match(text):
-        return None
-    try:
-        day = dt.date.fromisoformat(text)
-    except ValueError:
-        return None
-    return day if 1900 <= day.year <= 2100 else None
-
-
-def _check_guest_scope(items: Any) -> list[dict[str, str]]:
-    if not isinstance(items, list):
-        raise RequestError("guests", _("The guests must be a list."))
-    if len(items) > MAX_GUESTS:
-        raise RequestError("guests", _("Name at most %(count)s guests.") % {"count": MAX_GUESTS})
-    return [check_guest_item(item, index + 1) for index, item in enumerate(items)]
 
 
 def _check_scope(prop: Property, data: RequestData, *, complete: bool) -> None:
@@ -373,7 +187,7 @@ def _check_scope(prop: Property, data: RequestData, *, complete: bool) -> None:
             raise RequestError("window_end", _("The window ends before it starts."))
         if data.window_start > timezone.now() + FUTURE_SLACK:
             raise RequestError("window_start", _("The window starts in the future: there is no footage yet."))
-    guests = _check_guest_scope(data.guests)
+    guests = check_guest_scope(data.guests)
     if data.stay_from and data.stay_until:
         if data.stay_until < data.stay_from:
             raise RequestError("stay_until", _("The stay window ends before it starts."))
@@ -444,28 +258,28 @@ def _write(request: AccessRequest, data: RequestData, dek: bytes) -> None:
     request.requester_kind = data.requester_kind
     request.identity_check = data.identity_check if data.requester_kind != RequesterKind.STAFF else ""
     who = {
-        key: _text(f"contact_{key}", str(data.contact[key]).strip(), 254)
+        key: check_text(f"contact_{key}", str(data.contact[key]).strip(), 254)
         for key in ("name", "email", "phone")
         if str(data.contact.get(key) or "").strip()
     }
-    organisation = _text("organisation", data.organisation.strip(), 200)
+    organisation = check_text("organisation", data.organisation.strip(), 200)
     if organisation:
         who["organisation"] = organisation
     request.external_contact = sealing.seal_json(dek, request, "external_contact", who)
-    request.purpose_text = sealing.seal(dek, request, "purpose_text", _text("purpose_text", data.purpose_text))
-    reference = _text("instrument_reference", data.instrument_reference.strip(), 200)
+    request.purpose_text = sealing.seal(dek, request, "purpose_text", check_text("purpose_text", data.purpose_text))
+    reference = check_text("instrument_reference", data.instrument_reference.strip(), 200)
     request.instrument_reference = sealing.seal(dek, request, "instrument_reference", reference)
     if data.instrument is not None:
         request.instrument_content_type = check_instrument(data.instrument, data.instrument_name)
         request.instrument_file = sealing.seal_bytes(dek, request, "instrument_file", data.instrument)
-        name = _text("instrument", data.instrument_name[-200:] or "instrument")
+        name = check_text("instrument", data.instrument_name[-200:] or "instrument")
         request.instrument_name = sealing.seal(dek, request, "instrument_name", name)
         request.instrument_size = len(data.instrument)
         request.instrument_sha256 = hashlib.sha256(data.instrument).hexdigest()
     elif not request.instrument_sha256:
         request.instrument_file = sealing.seal(dek, request, "instrument_file", "")
         request.instrument_name = sealing.seal(dek, request, "instrument_name", "")
-    request.guest_scope = sealing.seal_json(dek, request, "guest_scope", _check_guest_scope(data.guests))
+    request.guest_scope = sealing.seal_json(dek, request, "guest_scope", check_guest_scope(data.guests))
     request.window_start, request.window_end = data.window_start, data.window_end
     request.stay_from, request.stay_until = data.stay_from, data.stay_until
 
@@ -681,7 +495,7 @@ def provide_information(request: AccessRequest, text: str, *, acting_user: User)
 def _note(request: AccessRequest, user: User, decision: str, roles: list[str], text: str, field_name: str) -> Approval:
     """Record one person's decision, question or answer on a request, its text sealed under the request's key."""
     approval = Approval(id=uuid.uuid4(), request=request, approver=user, decision=decision, approver_roles=roles)
-    approval.reason = sealing.seal(sealing.key_of(request), approval, "reason", _text(field_name, text))
+    approval.reason = sealing.seal(sealing.key_of(request), approval, "reason", check_text(field_name, text))
     approval.save(force_insert=True)
     return approval
 
@@ -790,7 +604,7 @@ def approve_request(
         request_digest=version.digest,
         request_version=request.version,
     )
-    approval.reason = sealing.seal(sealing.key_of(request), approval, "reason", _text("reason", reason))
+    approval.reason = sealing.seal(sealing.key_of(request), approval, "reason", check_text("reason", reason))
     try:
         with transaction.atomic():
             approval.save(force_insert=True)
@@ -973,7 +787,8 @@ def revoke_grant(grant: Grant, reason: str, *, acting_user: User) -> Grant:
         raise RequestError("reason", _("Say why the grant is revoked."))
     grant.revoked_at = timezone.now()
     grant.revoked_by = acting_user
-    grant.revoke_reason = sealing.seal(sealing.key_of(grant.request), grant, "revoke_reason", _text("reason", reason))
+    reason = check_text("reason", reason)
+    grant.revoke_reason = sealing.seal(sealing.key_of(grant.request), grant, "revoke_reason", reason)
     grant.save()
     gate.record(
         Action.GRANT_REVOKED,
@@ -1073,7 +888,7 @@ def review_break_glass(grant: Grant, *, acting_user: User, outcome: str, notes: 
         raise RequestError("notes", _("Say why the emergency grant was not justified."))
     review = BreakGlassReview(grant=grant, reviewer=acting_user, outcome=outcome)
     review.save()
-    review.notes = sealing.seal(sealing.key_of(grant.request), review, "notes", _text("notes", notes))
+    review.notes = sealing.seal(sealing.key_of(grant.request), review, "notes", check_text("notes", notes))
     review.save(update_fields=["notes"])
     Alert.objects.filter(grant=grant, acknowledged_at__isnull=True).update(
         acknowledged_at=timezone.now(), acknowledged_by=acting_user
@@ -1154,13 +969,3 @@ def close_expired(now: dt.datetime | None = None) -> int:
                 _release(request, None)
                 closed += 1
     return closed
-
-
-def guest_label(item: dict[str, str]) -> str:
-    """How a guest of a scope reads (for the people entitled to see the request): the name and the second
-    identifier, e.g. "Núñez Inés · Date of birth 1980-02-03"."""
-    name = name_text(item.get("surname", ""), item.get("given_names", ""))
-    second_kind = item.get("second_kind", "")
-    if not second_kind:
-        return name
-    return f"{name} · {SECOND_KIND_LABELS.get(second_kind, second_kind)} {item.get('second_value', '')}"

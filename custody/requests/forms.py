@@ -20,15 +20,12 @@ from custody.properties.models import Area, AreaClass, Property
 from custody.requests import policy
 from custody.requests.actions import (
     INSTRUMENT_MAX_BYTES,
-    SECOND_KIND_LABELS,
-    SECOND_KINDS,
     Narrowing,
     RequestData,
     RequestError,
-    check_guest_item,
     check_instrument,
-    guest_label,
 )
+from custody.requests.guest_scope import SECOND_KIND_LABELS, SECOND_KINDS, check_guest_item, guest_label
 from custody.requests.models import (
     FOOTAGE_TYPES,
     GUEST_TYPES,
@@ -50,7 +47,7 @@ GUEST_ROWS = 5
 MAX_GUEST_ROWS = 50
 TEXT_LIMIT = 4000
 
-# How the kind of a guest of a scope reads: always a name (with a second identifier, see actions.SECOND_KINDS).
+# How the kind of a guest of a scope reads: always a name (with a second identifier, see guest_scope.SECOND_KINDS).
 GUEST_KIND_LABELS = {"name": _("Guest")}
 EMERGENCY_KINDS = [
     ("fire", _("Fire")),
@@ -264,7 +261,7 @@ class RequestForm(forms.Form):
         return data, (upload.name or "instrument")[-200:]
 
     def _guest_items(self) -> list[dict[str, str]]:
-        """The filled guest rows in the stored shape (actions.check_guest_item); each row's own gaps on its field."""
+        """The filled guest rows in the stored shape (guest_scope.check_guest_item); row gaps on their fields."""
         items = []
         for n in range(self.guest_row_count):
             surname = (self.cleaned_data.get(f"guest_{n}_surname") or "").strip()

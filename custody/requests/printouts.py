@@ -16,7 +16,7 @@ from django.utils.translation import gettext as _
 from custody.core.pdf import PdfDocument, Signatory
 from custody.footage.models import Camera
 from custody.guests.vault import name_text
-from custody.requests.actions import SECOND_KIND_LABELS
+from custody.requests.guest_scope import SECOND_KIND_LABELS
 from custody.requests.models import (
     AccessRequest,
     Decision,

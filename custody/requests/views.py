@@ -33,7 +33,7 @@ from custody.access import AuthedRequest, property_view
 from custody.audit import gate
 from custody.audit.events import Action
 from custody.properties.models import Property
-from custody.requests import actions, policy, printouts, reading
+from custody.requests import actions, errors, policy, printouts, reading
 from custody.requests.actions import RequestError, TransitionRefused, guest_label
 from custody.requests.forms import (
     ALL,
@@ -182,7 +182,7 @@ def _save(
     """Create or update the draft and, when asked, submit it: all or nothing. None (errors on the form) if refused."""
     submit = "submit" in request.POST
     try:
-        with actions.keeping_refusals():
+        with errors.keeping_refusals():
             if access is None:
                 access = actions.create_request(prop, form.to_data(), acting_user=request.user)
             else:
@@ -243,7 +243,7 @@ def edit(request: AuthedRequest, prop: Property, pk: uuid.UUID) -> HttpResponse:
         refusal = TransitionRefused(
             _("Only a draft, or a request that needs information, can be changed."), "not_editable"
         )
-        actions.refuse(refusal, Action.REQUEST_UPDATED, access, request.user)
+        errors.refuse(refusal, Action.REQUEST_UPDATED, access, request.user)
         if request.method == "POST":
             return detail_page(request, access, status=409, refusal=str(refusal.message))
         messages.error(request, str(refusal.message))
