@@ -23,6 +23,8 @@ Environment:
   CUSTODY_FOOTAGE_MIN_FREE_PERCENT  below this much free space on footage storage, retention destroys the oldest
                                 unheld footage early and raises an alert (default 5; held footage is never destroyed)
   CUSTODY_EVIDENCE_LINK_HOURS   how long a single-use evidence package download link stays valid (default 24)
+  CUSTODY_PUBLIC_URL            the address people open Custody at, used for every absolute link in e-mails:
+                                http(s)://host[:port], no path (default http://127.0.0.1:8000)
 """
 
 from __future__ import annotations
@@ -69,6 +71,7 @@ try:
         _env, "CUSTODY_FOOTAGE_MIN_FREE_PERCENT", 5, minimum=0, maximum=50
     )
     CUSTODY_EVIDENCE_LINK_HOURS = envparse.parse_int(_env, "CUSTODY_EVIDENCE_LINK_HOURS", 24, minimum=1, maximum=7 * 24)
+    CUSTODY_PUBLIC_URL = envparse.parse_public_url(_env, "CUSTODY_PUBLIC_URL", default="http://127.0.0.1:8000")
 except envparse.ConfigError as exc:
     raise ImproperlyConfigured(str(exc)) from None
 

@@ -104,7 +104,9 @@ def caller(hotel: Hotel, settings: Any) -> Caller:
         actions.create_request(hotel.prop, footage, acting_user=officer), acting_user=officer
     )
     lookup = RequestData(request_type="guest_lookup", purpose="service_dispute", legal_basis="contract",
-                         guests=[{"kind": "booking_reference", "value": "BK-1"}])  # fmt: skip
+                         guests=[{"kind": "name", "surname": "Ruiz", "given_names": "Ana",
+                                  "second_kind": "booking_reference", "second_value": "BK-1"}],
+                         stay_from=start.date() - dt.timedelta(days=30), stay_until=start.date())  # fmt: skip
     mine = actions.submit_request(actions.create_request(hotel.prop, lookup, acting_user=user), acting_user=user)
     checker = make_user("api-gm", hotel.prop, Role.PROPERTY_MANAGER)
     actions.approve_request(mine, acting_user=checker)

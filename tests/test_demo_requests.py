@@ -14,6 +14,7 @@ from custody.audit.models import AuditEntry
 from custody.audit.verify import stored_heads, stored_rows, verify
 from custody.core.demo import PROPERTY_CODE
 from custody.footage.models import Segment
+from custody.requests import actions
 from custody.requests.models import AccessRequest, Grant, RequestType, Status
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fresh_keys")]
@@ -40,6 +41,11 @@ def test_seed_demo_files_four_requests_once_and_mails_nobody() -> None:
     assert window.status == Status.IN_REVIEW and window.approvals_required == 2 and window.instrument_sha256
     lookup = Grant.objects.get(request=requests[RequestType.GUEST_LOOKUP])
     assert lookup.views_used == 1
+    # A guest lookup names the guest and a second identifier, and its stay window goes to the grant.
+    [named] = actions.request_data(lookup.request).guests
+    assert named["kind"] == "name" and named["surname"] and named["second_kind"] == "booking_reference"
+    assert lookup.stay_from == lookup.request.stay_from and lookup.stay_until == lookup.request.stay_until
+    assert lookup.stay_from is not None and lookup.stay_until is not None
     assert AuditEntry.objects.filter(action=Action.GUEST_RECORD_READ, grant_ref=str(lookup.pk)).exists()
     assert mail.outbox == []
 

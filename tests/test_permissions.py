@@ -278,7 +278,12 @@ def access_request(w: World, state: str = "submitted") -> AccessRequest:
             cameras=[] if state == "lookup" else [w.hotel.camera],
             window_start=None if state == "lookup" else start,
             window_end=None if state == "lookup" else start + dt.timedelta(minutes=30),
-            guests=[{"kind": "booking_reference", "value": "MATRIX-1"}] if state == "lookup" else [],
+            guests=[
+                {"kind": "name", "surname": "Matrix", "given_names": "Guest", "second_kind": "booking_reference",
+                 "second_value": "MATRIX-1"}
+            ] if state == "lookup" else [],
+            stay_from=timezone.now().date() - dt.timedelta(days=30) if state == "lookup" else None,
+            stay_until=timezone.now().date() if state == "lookup" else None,
             instrument=INSTRUMENT,
             instrument_name="order.pdf",
         )
@@ -925,7 +930,12 @@ def other_request(w: World) -> AccessRequest:
             request_type="guest_lookup",
             purpose="service_dispute",
             legal_basis="contract",
-            guests=[{"kind": "booking_reference", "value": "ELSEWHERE-1"}],
+            guests=[
+                {"kind": "name", "surname": "Elsewhere", "given_names": "", "second_kind": "booking_reference",
+                 "second_value": "ELSEWHERE-1"}
+            ],
+            stay_from=timezone.now().date() - dt.timedelta(days=30),
+            stay_until=timezone.now().date(),
             instrument=INSTRUMENT,
             instrument_name="order.pdf",
         )

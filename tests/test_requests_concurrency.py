@@ -9,7 +9,7 @@ import pytest
 from django.db import connections
 
 from custody.accounts.roles import Role
-from custody.audit.events import Action
+from custody.audit.events import Action, Outcome
 from custody.audit.models import AuditEntry
 from custody.requests import actions
 from custody.requests.actions import TransitionRefused
@@ -61,9 +61,13 @@ def test_fifty_parallel_approve_and_deny_attempts_make_one_decision() -> None:
     assert len(refused) == len(reviewers) - 1
     request.refresh_from_db()
     decisions = AuditEntry.objects.filter(
-        request_ref=request.number, action__in=[Action.REQUEST_APPROVED, Action.REQUEST_DENIED]
+        request_ref=request.number, action__in=[Action.REQUEST_APPROVED, Action.REQUEST_DENIED], outcome=Outcome.ALLOWED
     )
     assert decisions.count() == 1
+    # Every refused attempt is on record, with its reason: the request was decided by then.
+    refusals = AuditEntry.objects.filter(request_ref=request.number, outcome=Outcome.DENIED)
+    assert sorted(refusals.values_list("actor_id", flat=True)) == sorted(reviewers[n].pk for n in refused)
+    assert set(refusals.values_list("details__reason", flat=True)) == {"request_closed"}
     assert request.status == (Status.APPROVED if decisions.get().action == Action.REQUEST_APPROVED else Status.DENIED)
     assert Grant.objects.filter(request=request).count() == (1 if request.status == Status.APPROVED else 0)
     assert request.approvals.count() == 1

@@ -84,6 +84,21 @@ def footage_data(hotel: Hotel, **changes: Any) -> RequestData:
     return data
 
 
+def guest(
+    surname: str, given_names: str = "", second_kind: str = "date_of_birth", value: str = "1980-02-03"
+) -> dict[str, str]:
+    """A guest of a request's scope, in the stored shape: a name and a second identifier."""
+    return {"kind": "name", "surname": surname, "given_names": given_names, "second_kind": second_kind,
+            "second_value": value}  # fmt: skip
+
+
+def lookup_changes(*guests: dict[str, str]) -> dict[str, Any]:
+    """footage_data changes that make it a guest lookup of ``guests`` in the last 60 days' stays."""
+    today = timezone.now().date()
+    return {"request_type": RequestType.GUEST_LOOKUP, "cameras": [], "window_start": None, "window_end": None,
+            "guests": list(guests), "stay_from": today - dt.timedelta(days=60), "stay_until": today}  # fmt: skip
+
+
 def submitted(hotel: Hotel, user: User, **changes: Any) -> AccessRequest:
     request = actions.create_request(hotel.prop, footage_data(hotel, **changes), acting_user=user)
     return actions.submit_request(request, acting_user=user)
@@ -159,11 +174,15 @@ def test_transitions_out_of_the_wrong_state_are_refused(
     AccessRequest.objects.filter(pk=request.pk).update(status=from_status)
     request.refresh_from_db()
     before = AuditEntry.objects.count()
-    with pytest.raises(TransitionRefused):
+    with pytest.raises(TransitionRefused) as refused:
         do(request, people)
     request.refresh_from_db()
     assert request.status == from_status
-    assert AuditEntry.objects.count() == before
+    # Nothing changed, and the refusal is on record: one denied entry with its reason code.
+    assert AuditEntry.objects.count() == before + 1
+    entry = AuditEntry.objects.order_by("-seq").first()
+    assert entry is not None and entry.outcome == Outcome.DENIED and entry.request_ref == request.number
+    assert entry.details["reason"] == refused.value.code != "refused"
 
 
 def test_withdraw_releases_the_preserved_footage(hotel: Hotel, people: People) -> None:
@@ -229,9 +248,7 @@ def test_two_approvers_are_two_different_people(hotel: Hotel, people: People) ->
 def test_a_role_the_policy_does_not_name_cannot_decide(hotel: Hotel, people: People) -> None:
     request = actions.create_request(
         hotel.prop,
-        footage_data(
-            hotel, request_type=RequestType.GUEST_LOOKUP, guests=[{"kind": "booking_reference", "value": "BK-1"}]
-        ),
+        footage_data(hotel, **lookup_changes(guest("Ruiz", "Ana", "booking_reference", "BK-1"))),
         acting_user=people.officer,
     )
     request = actions.submit_request(request, acting_user=people.officer)
@@ -343,19 +360,24 @@ def test_cameras_of_another_property_or_private_areas_are_refused(
 def test_free_text_guest_identifiers_and_instrument_are_encrypted_at_rest(hotel: Hotel, people: People) -> None:
     data = footage_data(
         hotel,
-        request_type=RequestType.GUEST_LOOKUP,
+        **lookup_changes(guest("Müller", "Zoë", "id_number", "X99")),
         purpose_text="Complaint by Zoë Müller",
-        guests=[{"kind": "name", "surname": "Müller", "given_names": "Zoë"}, {"kind": "id_number", "value": "X99"}],
         instrument=PDF + b"CANARY-INSTRUMENT",
         instrument_name="warrant.pdf",
         instrument_reference="CASE-CANARY-7",
+        requester_kind=RequesterKind.OTHER,
+        organisation="Abogados Canary-Org",
+        contact={"name": "Letrada Canary-Contact"},
     )
     request = actions.create_request(hotel.prop, data, acting_user=people.officer)
     row = AccessRequest.objects.filter(pk=request.pk).values().get()
     stored = b"".join(bytes(v) if isinstance(v, bytes | memoryview) else str(v).encode() for v in row.values())
-    for canary in (b"M\xc3\xbcller", "Zoë".encode(), b"X99", b"CANARY-INSTRUMENT", b"CASE-CANARY-7", b"warrant.pdf"):
+    for canary in (b"M\xc3\xbcller", "Zoë".encode(), b"X99", b"CANARY-INSTRUMENT", b"CASE-CANARY-7", b"warrant.pdf",
+                   b"Canary-Org", b"Canary-Contact"):  # fmt: skip
         assert canary not in stored
-    assert actions.request_data(request).guests[0] == {"kind": "name", "surname": "Müller", "given_names": "Zoë"}
+    opened = actions.request_data(request)
+    assert opened.guests[0] == guest("Müller", "Zoë", "id_number", "X99")
+    assert (opened.organisation, opened.contact) == ("Abogados Canary-Org", {"name": "Letrada Canary-Contact"})
 
 
 # --- policy and due dates -----------------------------------------------------------------------------------------
@@ -511,17 +533,13 @@ def test_granted_guest_lookup_shows_only_the_approved_guests_and_purpose_fields(
                       booking_reference="BK-1", acting_user=None)  # fmt: skip
     data = footage_data(
         hotel,
-        request_type=RequestType.GUEST_LOOKUP,
+        **lookup_changes(
+            guest("NUNEZ", "ines", "date_of_birth", "1980-02-03"),
+            guest("Nobody", "", "booking_reference", "NONE-1"),
+            guest("Other", "Guest", "booking_reference", "BK-9"),
+        ),
         purpose=Purpose.SERVICE_DISPUTE,
         legal_basis="contract",
-        cameras=[],
-        window_start=None,
-        window_end=None,
-        guests=[
-            {"kind": "name", "surname": "NUNEZ", "given_names": "ines"},
-            {"kind": "email", "value": "nobody@example.com"},
-            {"kind": "name", "surname": "Other", "given_names": "Guest"},
-        ],
     )
     request = actions.submit_request(actions.create_request(hotel.prop, data, acting_user=people.desk),
                                      acting_user=people.desk)  # fmt: skip
@@ -636,11 +654,9 @@ def test_approvers_and_requester_are_told_by_email_without_personal_data(
 def test_a_guest_outside_the_grant_is_refused_and_logged(hotel: Hotel, people: People) -> None:
     data = footage_data(
         hotel,
-        request_type=RequestType.GUEST_LOOKUP,
-        cameras=[],
-        window_start=None,
-        window_end=None,
-        guests=[{"kind": "booking_reference", "value": "BK-1"}, {"kind": "booking_reference", "value": "BK-2"}],
+        **lookup_changes(
+            guest("Ruiz", "Ana", "booking_reference", "BK-1"), guest("Gil", "Eva", "booking_reference", "BK-2")
+        ),
     )
     request = actions.submit_request(
         actions.create_request(hotel.prop, data, acting_user=people.desk), acting_user=people.desk

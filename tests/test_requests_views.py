@@ -126,15 +126,30 @@ def guest_form(**changes: Any) -> dict[str, Any]:
         "urgency": "urgent",
         "requester_kind": "staff",
         "guest_rows": "5",
-        "guest_0_kind": "name",
         "guest_0_surname": "Núñez",
         "guest_0_given_names": "Inés",
-        "guest_1_kind": "name",
+        "guest_0_second_kind": "date_of_birth",
+        "guest_0_second_value": "1980-02-03",
         "guest_1_surname": "Other",
         "guest_1_given_names": "Guest",
+        "guest_1_second_kind": "booking_reference",
+        "guest_1_second_value": "BK-2",
+        "stay_from": (timezone.now().date() - dt.timedelta(days=60)).isoformat(),
+        "stay_until": timezone.now().date().isoformat(),
     }
     data.update(changes)
     return {k: v for k, v in data.items() if v is not None}
+
+
+def guest(surname: str, given_names: str, second_kind: str, value: str) -> dict[str, str]:
+    return {"kind": "name", "surname": surname, "given_names": given_names, "second_kind": second_kind,
+            "second_value": value}  # fmt: skip
+
+
+def last_days(days: int = 60) -> dict[str, dt.date]:
+    """The stay window of a guest lookup: the last ``days`` days."""
+    today = timezone.now().date()
+    return {"stay_from": today - dt.timedelta(days=days), "stay_until": today}
 
 
 def footage_request(hotel: Hotel, user: User, *, submit: bool = True, **changes: Any) -> AccessRequest:
@@ -313,14 +328,13 @@ def test_bad_input_is_a_400_naming_the_field_and_saves_nothing(
 @pytest.mark.parametrize(
     ("changes", "message"),
     [
-        ({"guest_0_surname": "", "guest_0_given_names": "Inés"}, "Guest 1: a surname is required."),
         (
-            {"guest_1_kind": "email", "guest_1_surname": "", "guest_1_given_names": "", "guest_1_value": "x\x01"},
-            "contains control characters",
+            {"guest_1_second_kind": "stay_date", "guest_1_second_value": "2001-01-01"},
+            "Guest 2: the date of the stay lies outside the stay window.",
         ),
         (
-            {"guest_0_surname": "", "guest_0_given_names": "", "guest_1_surname": "", "guest_1_given_names": ""},
-            "Name at least one guest or booking.",
+            {f"guest_{n}_{part}": "" for n in (0, 1) for part in ("surname", "given_names", "second_value")},
+            "Name at least one guest, with a second identifier.",
         ),
     ],
 )
@@ -334,11 +348,39 @@ def test_guest_rows_refusals_land_on_the_guests(
     assert not AccessRequest.objects.exists()
 
 
-def test_a_value_without_its_kind_is_refused_on_the_row(hotel: Hotel, people: People) -> None:
-    data = guest_form(submit="1", guest_1_kind="", guest_1_surname="", guest_1_given_names="", guest_1_value="X99")
-    response = client_for(people.officer).post(url("new", hotel), data)
-    assert response.status_code == 400 and "guest_1_kind" in response.context["form"].errors
+@pytest.mark.parametrize(
+    ("changes", "field", "message"),
+    [
+        ({"guest_0_surname": ""}, "guest_0_surname", "A surname is required."),
+        ({"guest_1_second_kind": ""}, "guest_1_second_kind", "Choose the second identifier."),
+        ({"guest_1_second_value": ""}, "guest_1_second_value", "Give the second identifier."),
+        ({"guest_0_second_value": "3 Feb 1980"}, "guest_0_second_value", "Guest 1: give the date as YYYY-MM-DD."),
+        ({"guest_0_second_value": "2099-01-01"}, "guest_0_second_value", "the date of birth lies in the future"),
+        ({"guest_0_second_kind": "email"}, "guest_0_second_kind", "Select a valid choice."),
+        ({"guest_1_second_value": "x\x01"}, "guest_1_second_value", "Guest 2: contains control characters."),
+    ],
+)
+def test_a_guest_row_without_its_second_identifier_is_refused_on_the_row(
+    hotel: Hotel, people: People, changes: dict[str, str], field: str, message: str
+) -> None:
+    response = client_for(people.officer).post(url("new", hotel), guest_form(submit="1", **changes))
+    assert response.status_code == 400 and field in response.context["form"].errors
+    assert message in text(response)
     assert not AccessRequest.objects.exists()
+
+
+def test_a_guest_lookup_needs_its_stay_window(hotel: Hotel, people: People) -> None:
+    response = client_for(people.officer).post(url("new", hotel), guest_form(submit="1", stay_from="", stay_until=""))
+    assert response.status_code == 400 and "stay_from" in response.context["form"].errors
+    assert "only stays in it are shown" in text(response)
+    assert not AccessRequest.objects.filter(status=Status.SUBMITTED).exists()
+
+
+def test_the_form_asks_for_a_second_identifier_and_says_why(hotel: Hotel, people: People) -> None:
+    page = text(client_for(people.officer).get(url("new", hotel)))
+    assert "A name alone is not enough" in page and "Second identifier" in page
+    for label in ("Date of birth", "ID document number", "Booking reference", "A date of the stay"):
+        assert label in page, label
 
 
 def test_scope_of_another_type_is_not_kept(hotel: Hotel, people: People) -> None:
@@ -346,16 +388,16 @@ def test_scope_of_another_type_is_not_kept(hotel: Hotel, people: People) -> None
     client = client_for(people.officer)
     start, end = window()
     data = guest_form(
-        save="1",
-        cameras=[hotel.camera.pk],
-        window_start=local(start, hotel),
-        window_end=local(end, hotel),
-        stay_from="2026-01-01",
+        save="1", cameras=[hotel.camera.pk], window_start=local(start, hotel), window_end=local(end, hotel)
     )
     assert client.post(url("new", hotel), data).status_code == 302
     access = AccessRequest.objects.get()
-    assert not access.cameras.exists() and access.window_start is None and access.stay_from is None
+    assert not access.cameras.exists() and access.window_start is None and access.stay_from is not None
     assert [g["surname"] for g in actions.request_data(access).guests] == ["Núñez", "Other"]
+    footage = footage_form(hotel, save="1", stay_from="2026-01-01", stay_until="2026-01-02", guest_0_surname="X")
+    assert client.post(url("new", hotel), footage).status_code == 302
+    access = AccessRequest.objects.exclude(pk=access.pk).get()
+    assert access.stay_from is None and actions.request_data(access).guests == []
 
 
 # --- the full flow --------------------------------------------------------------------------------------------------
@@ -428,8 +470,9 @@ def test_officer_files_manager_approves_and_the_grant_shows_exactly_the_approved
     shown = text(results)
     assert results.status_code == 200
     assert "Núñez" in shown and "Inés" in shown and "+34 600 100 200" in shown and "ESP" in shown
-    for hidden in ("ines@example.es", "Calle Mayor", "1980-02-03", "Other", "+34 699 999 999"):
+    for hidden in ("ines@example.es", "Calle Mayor", "Other", "+34 699 999 999"):
         assert hidden not in shown, hidden
+    assert shown.count("1980-02-03") == 1  # the date of birth the request named, not a field of the record
     assert "BK-1" not in shown  # the stay is listed by room and dates, not by its booking reference
     assert "101" in shown
     grant.refresh_from_db()
@@ -500,7 +543,8 @@ def test_a_reviewer_whose_role_the_policy_does_not_name_is_told_so(hotel: Hotel,
                 request_type=RequestType.GUEST_LOOKUP,
                 purpose="security_incident",
                 legal_basis="legitimate_interests",
-                guests=[{"kind": "booking_reference", "value": "B"}],
+                guests=[guest("Ruiz", "Ana", "booking_reference", "B")],
+                **last_days(),
             ),
             acting_user=people.officer,
         ),
@@ -686,7 +730,8 @@ def approved_lookup(hotel: Hotel, people: People) -> Grant:
         request_type=RequestType.GUEST_LOOKUP,
         purpose=Purpose.SERVICE_DISPUTE,
         legal_basis="contract",
-        guests=[{"kind": "booking_reference", "value": "BK-1"}],
+        guests=[guest("Núñez", "Inés", "booking_reference", "BK-1")],
+        **last_days(),
     )
     access = actions.submit_request(
         actions.create_request(hotel.prop, data, acting_user=people.desk), acting_user=people.desk
@@ -862,11 +907,11 @@ def to_chinese(client: Client) -> Client:
 
 
 def render_page_one(pdf: bytes, name: str) -> tuple[str, Path]:
-    """Page 1's text and a PNG of it (test-output/requests/NAME.png, for a person to look at)."""
+    """The text of every page and a PNG of page 1 (test-output/requests/NAME.png, for a person to look at)."""
     pdfium = pytest.importorskip("pypdfium2")
     document = pdfium.PdfDocument(pdf)
     page = document[0]
-    page_text = page.get_textpage().get_text_range()
+    page_text = "\n".join(document[n].get_textpage().get_text_range() for n in range(len(document)))
     OUTPUT.mkdir(parents=True, exist_ok=True)
     path = OUTPUT / f"{name}.png"
     page.render(scale=1.4).to_pil().save(path)
@@ -887,9 +932,10 @@ def test_application_and_decision_print_in_chinese_with_chinese_names(hotel: Hot
         instrument_name="调取证据通知书.pdf",
         instrument_reference="青公（市南）调证字〔2026〕118号",
         guests=[
-            {"kind": "name", "surname": "张", "given_names": "伟"},
-            {"kind": "booking_reference", "value": "HV-2026-0042"},
+            guest("张", "伟", "id_number", "370202198001011234"),
+            guest("李", "娜", "booking_reference", "HV-2026-0042"),
         ],
+        **last_days(),
     )
     access = actions.submit_request(
         actions.create_request(hotel.prop, data, acting_user=people.officer), acting_user=people.officer

@@ -77,7 +77,7 @@ def request_detail(request: AccessRequest, opened: OpenedRequest) -> dict[str, A
     return {
         **request_summary(request),
         "purpose_text": opened.purpose_text,
-        "organisation": request.organisation,
+        "organisation": contact.get("organisation", ""),  # sealed with the contact
         "contact": {key: contact.get(key, "") for key in ("name", "email", "phone")},
         "identity_check": request.identity_check,
         "instrument_reference": opened.instrument_reference,

@@ -44,6 +44,7 @@ from custody.footage.models import Camera
 from custody.properties.models import Area, Property
 from custody.requests import actions, reading
 from custody.requests.actions import Narrowing, RequestData, RequestError
+from custody.requests.errors import keeping_refusals
 from custody.requests.models import OPEN_STATUSES, AccessRequest
 
 router = Router(tags=["requests"])
@@ -125,11 +126,8 @@ def apply_patch(prop: Property, data: RequestData, body: RequestPatch) -> Reques
 
 
 def narrowing(access: AccessRequest, body: NarrowingIn) -> Narrowing:
-    """The domain's Narrowing; a narrower window or stay window only where the request has one."""
-    if (body.window_start or body.window_end) and not (access.window_start and access.window_end):
-        raise RequestError("window_start", _("This request has no footage window to narrow."))
-    if (body.stay_from or body.stay_until) and not (access.stay_from and access.stay_until):
-        raise RequestError("stay_from", _("This request has no stay window to narrow."))
+    """The domain's Narrowing (camera codes as ids); whether it lies inside the request is the action's check,
+    which refuses and audits a narrowing that does not."""
     cameras = None
     if body.cameras is not None:
         cameras = [c.pk for c in cameras_by_code(access.property, body.cameras)]
@@ -249,10 +247,12 @@ def create_request(request: HttpRequest, payload: RequestIn) -> Status[dict[str,
     summary="Change a draft",
 )
 def update_request(request: HttpRequest, request_id: uuid.UUID, payload: RequestPatch) -> dict[str, Any]:
-    """Change a draft, or a request that needs information: only the fields sent change."""
+    """Change a draft, or a request that needs information: only the fields sent change. A change of content
+    after submission is a new version: the request goes back to `submitted`, the approval policy applies again to
+    the new content and earlier approvals no longer count (saving it unchanged keeps them)."""
     who = caller(request, Scope.REQUESTS_WRITE, FILE)
     access = the_request(who, request_id)
-    with transaction.atomic():
+    with keeping_refusals():
         data = apply_patch(who.prop, actions.request_data(access), payload)
         actions.update_draft(access, data, acting_user=who.user)
     return summary(access.pk)

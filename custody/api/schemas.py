@@ -34,7 +34,7 @@ UrgencyCode = Literal["normal", "urgent", "emergency"]
 RequesterKindCode = Literal["staff", "authority", "guest", "other"]
 IdentityCheckCode = Literal["", "document_seen", "official_credential", "callback", "portal"]
 DecisionCode = Literal["approve", "narrow", "deny", "needs_info"]
-GuestValueKind = Literal["id_number", "booking_reference", "phone", "email"]
+SecondKind = Literal["date_of_birth", "id_number", "booking_reference", "stay_date"]
 
 YEARS = (1900, 2100)
 
@@ -114,18 +114,18 @@ class InstrumentIn(Strict):
     )
 
 
-class GuestByName(Strict):
-    kind: Literal["name"]
-    surname: ShortText
+class GuestIn(Strict):
+    """A guest named by name and one more identifier, so that a granted lookup finds that person and not everyone
+    of the same name. A name alone, or an identifier alone, is refused."""
+
+    kind: Literal["name"] = Field(description='Always "name".')
+    surname: Annotated[str, StringConstraints(min_length=1, max_length=200)]
     given_names: ShortText = ""
-
-
-class GuestByValue(Strict):
-    kind: GuestValueKind
-    value: ShortText
-
-
-GuestIn = Annotated[GuestByName | GuestByValue, Field(discriminator="kind")]
+    second_kind: SecondKind = Field(description="What the second identifier is.")
+    second_value: Annotated[str, StringConstraints(min_length=1, max_length=200)] = Field(
+        description="Its value; a date of birth or a date of the stay as YYYY-MM-DD (a stay date lies inside the "
+        "request's stay window)."
+    )
 
 
 class RequestIn(Strict):
@@ -147,8 +147,11 @@ class RequestIn(Strict):
     window_start: Moment | None = None
     window_end: Moment | None = None
     guests: list[GuestIn] = Field(default_factory=list, max_length=50)
-    stay_from: Day | None = None
-    stay_until: Day | None = None
+    stay_from: Day | None = Field(
+        None, description="First day of the stay window: of a stays-in-a-window request, or (required) of a guest "
+        "lookup, whose grant shows only the guests' stays in the window."
+    )  # fmt: skip
+    stay_until: Day | None = Field(None, description="Last day of the stay window (at most 92 days in all).")
 
 
 class RequestPatch(Strict):
@@ -274,9 +277,10 @@ class ContactOut(Schema):
 class GuestScopeOut(Schema):
     index: int
     kind: str
-    surname: str | None = None
-    given_names: str | None = None
-    value: str | None = None
+    surname: str
+    given_names: str
+    second_kind: str
+    second_value: str
 
 
 class ApprovalOut(Schema):

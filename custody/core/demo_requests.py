@@ -3,8 +3,9 @@
 Seeded once per property (only while it has no requests), through the same actions as the UI, so every step is in
 the audit log exactly as it would be for real:
 
-* a fulfilled guest-record lookup: the front desk asked about a booking in a service dispute, the privacy officer
-  approved it, the front desk used the grant once and marked it fulfilled;
+* a fulfilled guest-record lookup: the front desk asked about a guest in a service dispute (their name and booking
+  reference, and the days of that stay), the privacy officer approved it, the front desk used the grant once and
+  marked it fulfilled;
 * a submitted footage request from the security officer, waiting in the reviewers' queue;
 * a police request for the stays of three nights, filed by the security manager with its legal instrument and
   approved by the privacy officer: the property manager can give the second approval it needs;
@@ -63,12 +64,23 @@ def seed_demo_requests(prop: Property) -> int:
         reference = vault.read_stay(past, ["booking_reference"], actor=None, prop=prop, purpose=PURPOSE)[
             "booking_reference"
         ]
+        name = vault.read_guest(past.primary_guest, ["surname", "given_names"], actor=None, prop=prop, purpose=PURPOSE)
         data = RequestData(
             request_type=RequestType.GUEST_LOOKUP,
             purpose=Purpose.SERVICE_DISPUTE,
             legal_basis=LegalBasis.CONTRACT,
             purpose_text="The guest disputes a minibar charge on the final bill; we need the contact on file.",
-            guests=[{"kind": "booking_reference", "value": reference}],
+            guests=[
+                {
+                    "kind": "name",
+                    "surname": name["surname"],
+                    "given_names": name["given_names"],
+                    "second_kind": "booking_reference",
+                    "second_value": reference,
+                }
+            ],
+            stay_from=past.check_in_planned,
+            stay_until=past.check_out_planned,
         )
         request = actions.create_request(prop, data, acting_user=desk)
         request = actions.submit_request(request, acting_user=desk)

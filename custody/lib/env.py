@@ -224,3 +224,29 @@ def parse_writable_file(env: Mapping[str, str], name: str) -> Path | None:
     if not path.parent.is_dir() or not os.access(path.parent, os.W_OK):
         raise ConfigError(f"{name}={raw!r}: its folder does not exist or is not writable.")
     return path
+
+
+def parse_public_url(env: Mapping[str, str], name: str, default: str) -> str:
+    """The address people reach Custody at, for links in e-mails: ``http(s)://host[:port]`` with nothing after the
+    host but an optional "/" (no path, query, fragment or user info). Returned without the trailing slash."""
+    raw = env.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    value = raw.strip()
+    try:
+        parts = urlsplit(value)
+        port = parts.port
+    except ValueError:
+        raise ConfigError(f"{name}={raw!r} is not a URL; give e.g. https://custody.hotel.example") from None
+    if parts.scheme not in ("http", "https"):
+        raise ConfigError(f"{name}={raw!r} must start with http:// or https://.")
+    host = parts.hostname or ""
+    if not host or not _is_host(f"[{host}]" if ":" in host else host):
+        raise ConfigError(f"{name}={raw!r} names no valid host.")
+    if parts.username is not None or parts.password is not None:
+        raise ConfigError(f"{name}={raw!r} may not hold a user name or password.")
+    if parts.path not in ("", "/") or parts.query or parts.fragment or value.endswith(("?", "#")):
+        raise ConfigError(f"{name}={raw!r} may have no path, query or fragment: only scheme, host and port.")
+    if port == 0:
+        raise ConfigError(f"{name}={raw!r} has port 0.")
+    return f"{parts.scheme}://{parts.netloc}"

@@ -1,7 +1,7 @@
 """Every state change of an access request, one audited action each (STYLE rule 2).
 
     draft -> submitted -> in review -> approved | partly approved | denied
-                 \\-> needs information -> submitted (the requester answers)
+                 \\-> needs information -> submitted (the requester answers, or changes the request)
     draft, submitted, in review, needs information -> withdrawn (by the requester)
     approved, partly approved -> fulfilled (by the holder) | expired (the grant ran out unused)
 
@@ -9,6 +9,15 @@ Each action locks the request row (``select_for_update``), checks the transition
 its audit entry in one transaction, and sends its e-mails only after the commit. Four eyes (invariant 5): the
 requester never approves or denies their own request, and the approvals a request needs come from as many different
 people, each holding a role the policy names. A denial needs a reason.
+
+An approval is given to one version of the request (``custody.requests.versions``): a change of its content after
+submission makes a new version, sends it back to "submitted", applies the approval policy again to the new content
+and leaves every earlier approval without effect; a grant comes only from approvals of the current version.
+Answering a question without changing the content keeps the approvals.
+
+A refused step (wrong state, four eyes, a role the policy does not name, a narrowing outside the request) raises a
+``Refusal`` carrying a reason code, and its ``denied`` audit entry is written after the step's transaction has rolled
+back, so it is kept (``custody.requests.errors``). The guests of a scope are checked in ``guest_scope``.
 """
 
 from __future__ import annotations
@@ -29,10 +38,21 @@ from custody.accounts.models import User
 from custody.audit import gate
 from custody.audit.events import Action
 from custody.footage.models import Camera
-from custody.guests.vault import name_text
 from custody.properties.models import Area, Property
-from custody.requests import notify, policy, sealing
+from custody.requests import notify, policy, sealing, versions
+from custody.requests.errors import TEXT_LIMIT as TEXT_LIMIT
+from custody.requests.errors import (
+    NarrowingRefused,
+    RequestError,
+    TransitionRefused,
+    audited,
+    check_text,
+)
+from custody.requests.guest_scope import SECOND_KINDS as SECOND_KINDS
+from custody.requests.guest_scope import check_guest_scope
+from custody.requests.guest_scope import guest_label as guest_label
 from custody.requests.models import (
+    CLOSED_STATUSES,
     FOOTAGE_TYPES,
     GRANTED_STATUSES,
     OPEN_STATUSES,
@@ -55,36 +75,17 @@ from custody.requests.models import (
     Urgency,
 )
 
-GUEST_ID_KINDS = ("name", "id_number", "booking_reference", "phone", "email")
 INSTRUMENT_MAX_BYTES = 10 * 1024 * 1024
 INSTRUMENT_TYPES = {b"%PDF-": "application/pdf", b"\x89PNG\r\n\x1a\n": "image/png", b"\xff\xd8\xff": "image/jpeg"}
 MAX_STAY_WINDOW_DAYS = 92
-TEXT_LIMIT = 4000
 BREAK_GLASS_HOURS = 4
 # Footage cannot be asked for beyond this far ahead of now (it does not exist yet).
 FUTURE_SLACK = dt.timedelta(minutes=5)
 
 
-class RequestError(ValueError):
-    """Input that cannot be accepted; ``field`` names the form field (or "" for the request as a whole)."""
-
-    def __init__(self, field: str, message: Any) -> None:
-        super().__init__(f"{field}: {message}" if field else str(message))
-        self.field = field
-        self.message = message
-
-
-class TransitionRefused(RequestError):
-    """The request is not in a state, or the actor not in a position, for this action."""
-
-    def __init__(self, message: Any) -> None:
-        super().__init__("", message)
-
-
 @dataclass
 class RequestData:
-    """What a requester fills in. Guest identifiers: {"kind": "name", "surname", "given_names"} or
-    {"kind": id_number | booking_reference | phone | email, "value"}."""
+    """What a requester fills in. Guests: items of the stored shape described at SECOND_KINDS."""
 
     request_type: str
     purpose: str
@@ -153,16 +154,6 @@ class Narrowing:
 # --- validation ---------------------------------------------------------------------------------------------------
 
 
-def _text(field_name: str, value: str, limit: int = TEXT_LIMIT) -> str:
-    if not isinstance(value, str):
-        raise RequestError(field_name, _("must be text."))
-    if len(value) > limit:
-        raise RequestError(field_name, _("is longer than %(limit)s characters.") % {"limit": limit})
-    if any(ord(c) < 32 and c not in "\n\r\t" for c in value):
-        raise RequestError(field_name, _("contains control characters."))
-    return value
-
-
 def check_instrument(data: bytes, name: str) -> str:
     """The legal instrument's content type, from its first bytes; RequestError when it is not a PDF or image."""
     if len(data) == 0:
@@ -173,26 +164,6 @@ def check_instrument(data: bytes, name: str) -> str:
         if data.startswith(magic):
             return content_type
     raise RequestError("instrument", _("Only PDF, PNG and JPEG files are accepted."))
-
-
-def _check_guest_scope(items: list[dict[str, str]]) -> list[dict[str, str]]:
-    cleaned = []
-    for index, item in enumerate(items):
-        kind = item.get("kind", "")
-        if kind not in GUEST_ID_KINDS:
-            raise RequestError("guests", _("Guest %(n)s: unknown kind of identifier.") % {"n": index + 1})
-        if kind == "name":
-            surname = _text("guests", item.get("surname", "").strip(), 200)
-            given = _text("guests", item.get("given_names", "").strip(), 200)
-            if not surname:
-                raise RequestError("guests", _("Guest %(n)s: a surname is required.") % {"n": index + 1})
-            cleaned.append({"kind": kind, "surname": surname, "given_names": given})
-        else:
-            value = _text("guests", item.get("value", "").strip(), 200)
-            if not value:
-                raise RequestError("guests", _("Guest %(n)s: the identifier is empty.") % {"n": index + 1})
-            cleaned.append({"kind": kind, "value": value})
-    return cleaned
 
 
 def _check_scope(prop: Property, data: RequestData, *, complete: bool) -> None:
@@ -216,6 +187,7 @@ def _check_scope(prop: Property, data: RequestData, *, complete: bool) -> None:
             raise RequestError("window_end", _("The window ends before it starts."))
         if data.window_start > timezone.now() + FUTURE_SLACK:
             raise RequestError("window_start", _("The window starts in the future: there is no footage yet."))
+    guests = check_guest_scope(data.guests)
     if data.stay_from and data.stay_until:
         if data.stay_until < data.stay_from:
             raise RequestError("stay_until", _("The stay window ends before it starts."))
@@ -223,6 +195,13 @@ def _check_scope(prop: Property, data: RequestData, *, complete: bool) -> None:
             raise RequestError(
                 "stay_until", _("A stay window is at most %(days)s days.") % {"days": MAX_STAY_WINDOW_DAYS}
             )
+        for n, item in enumerate(guests, start=1):
+            if item["second_kind"] == "stay_date" and not (
+                data.stay_from.isoformat() <= item["second_value"] <= data.stay_until.isoformat()
+            ):
+                raise RequestError(
+                    "guests", _("Guest %(n)s: the date of the stay lies outside the stay window.") % {"n": n}
+                )
     if data.requester_kind != RequesterKind.STAFF:
         if complete and not data.contact.get("name", "").strip():
             raise RequestError("contact_name", _("Name the person who asks."))
@@ -249,8 +228,13 @@ def _check_scope(prop: Property, data: RequestData, *, complete: bool) -> None:
     elif data.request_type == RequestType.STAY_WINDOW:
         if not (data.stay_from and data.stay_until):
             raise RequestError("stay_from", _("Give the first and last day of the stay window."))
-    elif not data.guests:
-        raise RequestError("guests", _("Name at least one guest or booking."))
+    else:
+        if not guests:
+            raise RequestError("guests", _("Name at least one guest, with a second identifier."))
+        if data.request_type == RequestType.GUEST_LOOKUP and not (data.stay_from and data.stay_until):
+            raise RequestError(
+                "stay_from", _("Give the first and last day of the stays to look up: only stays in it are shown.")
+            )
 
 
 def _areas_of(data: RequestData) -> list[Area]:
@@ -272,24 +256,30 @@ def _write(request: AccessRequest, data: RequestData, dek: bytes) -> None:
     request.legal_basis = data.legal_basis
     request.urgency = data.urgency
     request.requester_kind = data.requester_kind
-    request.organisation = _text("organisation", data.organisation.strip(), 200)
     request.identity_check = data.identity_check if data.requester_kind != RequesterKind.STAFF else ""
-    contact = {k: _text(f"contact_{k}", v.strip(), 254) for k, v in data.contact.items() if v and v.strip()}
-    request.external_contact = sealing.seal_json(dek, request, "external_contact", contact)
-    request.purpose_text = sealing.seal(dek, request, "purpose_text", _text("purpose_text", data.purpose_text))
-    reference = _text("instrument_reference", data.instrument_reference.strip(), 200)
+    who = {
+        key: check_text(f"contact_{key}", str(data.contact[key]).strip(), 254)
+        for key in ("name", "email", "phone")
+        if str(data.contact.get(key) or "").strip()
+    }
+    organisation = check_text("organisation", data.organisation.strip(), 200)
+    if organisation:
+        who["organisation"] = organisation
+    request.external_contact = sealing.seal_json(dek, request, "external_contact", who)
+    request.purpose_text = sealing.seal(dek, request, "purpose_text", check_text("purpose_text", data.purpose_text))
+    reference = check_text("instrument_reference", data.instrument_reference.strip(), 200)
     request.instrument_reference = sealing.seal(dek, request, "instrument_reference", reference)
     if data.instrument is not None:
         request.instrument_content_type = check_instrument(data.instrument, data.instrument_name)
         request.instrument_file = sealing.seal_bytes(dek, request, "instrument_file", data.instrument)
-        name = _text("instrument", data.instrument_name[-200:] or "instrument")
+        name = check_text("instrument", data.instrument_name[-200:] or "instrument")
         request.instrument_name = sealing.seal(dek, request, "instrument_name", name)
         request.instrument_size = len(data.instrument)
         request.instrument_sha256 = hashlib.sha256(data.instrument).hexdigest()
     elif not request.instrument_sha256:
         request.instrument_file = sealing.seal(dek, request, "instrument_file", "")
         request.instrument_name = sealing.seal(dek, request, "instrument_name", "")
-    request.guest_scope = sealing.seal_json(dek, request, "guest_scope", _check_guest_scope(data.guests))
+    request.guest_scope = sealing.seal_json(dek, request, "guest_scope", check_guest_scope(data.guests))
     request.window_start, request.window_end = data.window_start, data.window_end
     request.stay_from, request.stay_until = data.stay_from, data.stay_until
 
@@ -341,29 +331,76 @@ def create_request(prop: Property, data: RequestData, *, acting_user: User) -> A
     request.save(force_insert=True)
     request.cameras.set(data.cameras)
     request.areas.set(data.areas)
+    versions.stamp(request)
+    request.save(update_fields=["content_digest", "field_digests"])
     _audit(Action.REQUEST_CREATED, request, acting_user, **_scope_details(request))
     return request
 
 
-@transaction.atomic
+@audited(Action.REQUEST_UPDATED)
 def update_draft(request: AccessRequest, data: RequestData, *, acting_user: User) -> AccessRequest:
+    """Change a draft, or a request a reviewer asked about. A request that was submitted must stay complete, and a
+    change of its content is a new version: back to "submitted", the policy applied again to the new content, the
+    earlier approvals void (they name the digest of a version that is no longer current). Saving it unchanged keeps
+    everything as it was."""
     request = _locked(request)
-    if request.status not in (Status.DRAFT, Status.NEEDS_INFO):
-        raise TransitionRefused(_("Only a draft, or a request that needs information, can be changed."))
     if request.requester_id != acting_user.pk:
-        raise TransitionRefused(_("Only the requester can change a request."))
-    _check_scope(request.property, data, complete=False)
+        raise TransitionRefused(_("Only the requester can change a request."), "not_the_requester")
+    if request.status not in (Status.DRAFT, Status.NEEDS_INFO):
+        raise TransitionRefused(
+            _("Only a draft, or a request that needs information, can be changed."), "not_editable"
+        )
+    submitted_before = request.status != Status.DRAFT
+    _check_scope(request.property, data, complete=submitted_before)
+    before = versions.of(request)
     _write(request, data, sealing.key_of(request))
     request.save()
     request.cameras.set(data.cameras)
     request.areas.set(data.areas)
-    _audit(Action.REQUEST_UPDATED, request, acting_user, **_scope_details(request))
+    changed = versions.of(request).changed_since(before.fields)
+    details: dict[str, Any] = {"changed": changed}
+    if submitted_before and changed:
+        voided = request.approvals.filter(
+            decision__in=[Decision.APPROVE, Decision.NARROW], request_digest=before.digest
+        ).count()
+        request.version += 1
+        rule = _apply_policy(request, data)
+        details |= {"version": request.version, "approvals_voided": voided, "approvals_required":
+                    rule.approvals_required, "instrument_required": rule.instrument_required}  # fmt: skip
+    version = versions.stamp(request)
+    request.save()
+    details["digest"] = version.digest
+    _audit(Action.REQUEST_UPDATED, request, acting_user, **_scope_details(request), **details)
+    if submitted_before and changed:
+        if request.request_type in FOOTAGE_TYPES:
+            _release(request, acting_user)
+            _preserve(request, acting_user)
+        transaction.on_commit(lambda: notify.submitted(request.pk))
     return request
+
+
+def _apply_policy(request: AccessRequest, data: RequestData) -> policy.Requirement:
+    """Submit the request's current content: the rule for it is fixed on the row (approvers, instrument, grant
+    terms), the due date set. RequestError when the rule needs a legal instrument the request lacks."""
+    rule = policy.requirement_for(request)
+    if rule.instrument_required and not (request.instrument_sha256 and data.instrument_reference.strip()):
+        raise RequestError("instrument", _("This request needs the legal instrument: its reference and a copy."))
+    now = timezone.now()
+    request.status = Status.SUBMITTED
+    request.submitted_at = now
+    request.due_at = policy.due_at(now, rule, request.urgency)
+    request.approvals_required = rule.approvals_required
+    request.approver_roles = list(rule.approver_roles)
+    request.instrument_required = rule.instrument_required
+    request.grant_days = rule.grant_days
+    request.view_quota = rule.view_quota
+    return rule
 
 
 def request_data(request: AccessRequest) -> RequestData:
     """What the requester filled in, decrypted (for the edit form and for submission checks; callers audit reads)."""
     dek = sealing.key_of(request)
+    who = sealing.open_json(dek, request, "external_contact", {})
     return RequestData(
         request_type=request.request_type,
         purpose=request.purpose,
@@ -371,8 +408,8 @@ def request_data(request: AccessRequest) -> RequestData:
         purpose_text=sealing.open_text(dek, request, "purpose_text"),
         urgency=request.urgency,
         requester_kind=request.requester_kind,
-        organisation=request.organisation,
-        contact=sealing.open_json(dek, request, "external_contact", {}),
+        organisation=who.get("organisation", ""),
+        contact={key: who[key] for key in ("name", "email", "phone") if key in who},
         identity_check=request.identity_check,
         instrument_reference=sealing.open_text(dek, request, "instrument_reference"),
         instrument=None,
@@ -387,33 +424,28 @@ def request_data(request: AccessRequest) -> RequestData:
     )
 
 
-@transaction.atomic
+@audited(Action.REQUEST_SUBMITTED)
 def submit_request(request: AccessRequest, *, acting_user: User) -> AccessRequest:
     """Send a draft for review: the policy is fixed for it, its due date set, and footage in scope preserved."""
     request = _locked(request)
-    if request.status != Status.DRAFT:
-        raise TransitionRefused(_("Only a draft can be submitted."))
     if request.requester_id != acting_user.pk:
-        raise TransitionRefused(_("Only the requester can submit a request."))
+        raise TransitionRefused(_("Only the requester can submit a request."), "not_the_requester")
+    if request.status != Status.DRAFT:
+        raise TransitionRefused(_("Only a draft can be submitted."), "not_a_draft")
     data = request_data(request)
     _check_scope(request.property, data, complete=True)
-    rule = policy.requirement_for(request)
-    if rule.instrument_required and not (request.instrument_sha256 and data.instrument_reference.strip()):
-        raise RequestError("instrument", _("This request needs the legal instrument: its reference and a copy."))
-    now = timezone.now()
-    request.status = Status.SUBMITTED
-    request.submitted_at = now
-    request.due_at = policy.due_at(now, rule, request.urgency)
-    request.approvals_required = rule.approvals_required
-    request.approver_roles = list(rule.approver_roles)
-    request.instrument_required = rule.instrument_required
+    rule = _apply_policy(request, data)
+    version = versions.stamp(request)
     request.save()
+    assert request.due_at is not None
     _audit(
         Action.REQUEST_SUBMITTED,
         request,
         acting_user,
         approvals_required=rule.approvals_required,
         due=request.due_at.isoformat(),
+        version=request.version,
+        digest=version.digest,
     )
     if request.request_type in FOOTAGE_TYPES:
         _preserve(request, acting_user)
@@ -421,13 +453,13 @@ def submit_request(request: AccessRequest, *, acting_user: User) -> AccessReques
     return request
 
 
-@transaction.atomic
+@audited(Action.REQUEST_WITHDRAWN)
 def withdraw_request(request: AccessRequest, *, acting_user: User) -> AccessRequest:
     request = _locked(request)
     if request.requester_id != acting_user.pk:
-        raise TransitionRefused(_("Only the requester can withdraw a request."))
+        raise TransitionRefused(_("Only the requester can withdraw a request."), "not_the_requester")
     if request.status not in (Status.DRAFT, *OPEN_STATUSES):
-        raise TransitionRefused(_("A decided request cannot be withdrawn."))
+        raise TransitionRefused(_("A decided request cannot be withdrawn."), "request_decided")
     request.status = Status.WITHDRAWN
     request.decided_at = timezone.now()
     request.save()
@@ -436,14 +468,15 @@ def withdraw_request(request: AccessRequest, *, acting_user: User) -> AccessRequ
     return request
 
 
-@transaction.atomic
+@audited(Action.REQUEST_INFO_PROVIDED)
 def provide_information(request: AccessRequest, text: str, *, acting_user: User) -> AccessRequest:
-    """The requester answers a reviewer's question (changes to the request itself go through update_draft first)."""
+    """The requester answers a reviewer's question. The content does not change here (changes go through
+    update_draft, a new version), so the approvals given so far keep counting."""
     request = _locked(request)
-    if request.status != Status.NEEDS_INFO:
-        raise TransitionRefused(_("No information was asked for."))
     if request.requester_id != acting_user.pk:
-        raise TransitionRefused(_("Only the requester can answer."))
+        raise TransitionRefused(_("Only the requester can answer."), "not_the_requester")
+    if request.status != Status.NEEDS_INFO:
+        raise TransitionRefused(_("No information was asked for."), "no_question_open")
     if not text.strip():
         raise RequestError("text", _("Write the information asked for."))
     data = request_data(request)
@@ -451,7 +484,7 @@ def provide_information(request: AccessRequest, text: str, *, acting_user: User)
     _note(request, acting_user, Decision.NEEDS_INFO, ["requester"], text, "text")
     request.status = Status.SUBMITTED
     request.save()
-    _audit(Action.REQUEST_INFO_PROVIDED, request, acting_user)
+    _audit(Action.REQUEST_INFO_PROVIDED, request, acting_user, version=request.version)
     transaction.on_commit(lambda: notify.submitted(request.pk))
     return request
 
@@ -462,7 +495,7 @@ def provide_information(request: AccessRequest, text: str, *, acting_user: User)
 def _note(request: AccessRequest, user: User, decision: str, roles: list[str], text: str, field_name: str) -> Approval:
     """Record one person's decision, question or answer on a request, its text sealed under the request's key."""
     approval = Approval(id=uuid.uuid4(), request=request, approver=user, decision=decision, approver_roles=roles)
-    approval.reason = sealing.seal(sealing.key_of(request), approval, "reason", _text(field_name, text))
+    approval.reason = sealing.seal(sealing.key_of(request), approval, "reason", check_text(field_name, text))
     approval.save(force_insert=True)
     return approval
 
@@ -470,31 +503,42 @@ def _note(request: AccessRequest, user: User, decision: str, roles: list[str], t
 def _check_reviewer(request: AccessRequest, user: User) -> list[str]:
     """The reviewer's approver roles at the property; TransitionRefused for the requester or a user without one."""
     if user.pk == request.requester_id:
-        raise TransitionRefused(_("You filed this request: someone else must review it."))
+        raise TransitionRefused(_("You filed this request: someone else must review it."), "own_request")
     roles = sorted(set(user.roles_at(request.property)) & set(request.approver_roles or policy.REVIEWERS))
     if not roles:
-        raise TransitionRefused(_("Your roles here do not include one that may decide this request."))
+        raise TransitionRefused(
+            _("Your roles here do not include one that may decide this request."), "role_not_named"
+        )
     return roles
 
 
-@transaction.atomic
+def _check_waiting(request: AccessRequest, message: Any) -> None:
+    if request.status not in (Status.SUBMITTED, Status.IN_REVIEW):
+        closed = request.status in GRANTED_STATUSES or request.status in CLOSED_STATUSES
+        raise TransitionRefused(message, "request_closed" if closed else "not_waiting_for_review")
+
+
+@audited(Action.REQUEST_REVIEW_STARTED)
 def start_review(request: AccessRequest, *, acting_user: User) -> AccessRequest:
     request = _locked(request)
     _check_reviewer(request, acting_user)
     if request.status != Status.SUBMITTED:
-        raise TransitionRefused(_("Only a submitted request can be taken into review."))
+        closed = request.status in GRANTED_STATUSES or request.status in CLOSED_STATUSES
+        raise TransitionRefused(
+            _("Only a submitted request can be taken into review."),
+            "request_closed" if closed else "not_waiting_for_review",
+        )
     request.status = Status.IN_REVIEW
     request.save()
     _audit(Action.REQUEST_REVIEW_STARTED, request, acting_user)
     return request
 
 
-@transaction.atomic
+@audited(Action.REQUEST_INFO_REQUESTED)
 def ask_for_information(request: AccessRequest, question: str, *, acting_user: User) -> AccessRequest:
     request = _locked(request)
     roles = _check_reviewer(request, acting_user)
-    if request.status not in (Status.SUBMITTED, Status.IN_REVIEW):
-        raise TransitionRefused(_("This request is not waiting for a review."))
+    _check_waiting(request, _("This request is not waiting for a review."))
     if not question.strip():
         raise RequestError("reason", _("Say what information is needed."))
     approval = _note(request, acting_user, Decision.NEEDS_INFO, roles, question, "reason")
@@ -505,12 +549,11 @@ def ask_for_information(request: AccessRequest, question: str, *, acting_user: U
     return request
 
 
-@transaction.atomic
+@audited(Action.REQUEST_DENIED)
 def deny_request(request: AccessRequest, reason: str, *, acting_user: User) -> AccessRequest:
     request = _locked(request)
     roles = _check_reviewer(request, acting_user)
-    if request.status not in (Status.SUBMITTED, Status.IN_REVIEW):
-        raise TransitionRefused(_("This request is not waiting for a decision."))
+    _check_waiting(request, _("This request is not waiting for a decision."))
     if not reason.strip():
         raise RequestError("reason", _("A denial needs a reason."))
     approval = _note(request, acting_user, Decision.DENY, roles, reason, "reason")
@@ -523,25 +566,31 @@ def deny_request(request: AccessRequest, reason: str, *, acting_user: User) -> A
     return request
 
 
-@transaction.atomic
+APPROVING = [Decision.APPROVE, Decision.NARROW]
+
+
+@audited(Action.REQUEST_APPROVAL_GIVEN)
 def approve_request(
     request: AccessRequest, *, acting_user: User, reason: str = "", narrowing: Narrowing | None = None
 ) -> AccessRequest:
-    """One approval; when the policy's number of different approvers is reached, the decision and its grant.
+    """One approval of the request's current version; when the policy's number of different approvers of that
+    version is reached, the decision and its grant. Approvals of an earlier version do not count.
 
     A narrowing must lie inside the request's scope; the grant gets the intersection of every approver's scope.
     """
     request = _locked(request)
     roles = _check_reviewer(request, acting_user)
-    if request.status not in (Status.SUBMITTED, Status.IN_REVIEW):
-        raise TransitionRefused(_("This request is not waiting for a decision."))
+    _check_waiting(request, _("This request is not waiting for a decision."))
     if request.instrument_required and not request.instrument_sha256:
-        raise TransitionRefused(_("The legal instrument this request needs is missing."))
-    if Approval.objects.filter(
-        request=request, approver=acting_user, decision__in=[Decision.APPROVE, Decision.NARROW]
-    ).exists():
+        raise TransitionRefused(_("The legal instrument this request needs is missing."), "instrument_missing")
+    # The digest of the content as it is now, not as stored: a row changed behind the workflow's back is a version
+    # no earlier approval saw.
+    version = versions.of(request)
+    mine = request.approvals.filter(approver=acting_user, decision__in=APPROVING, request_digest=version.digest)
+    if mine.exists():
         raise TransitionRefused(
-            _("You have already approved this request; another person must give the next approval.")
+            _("You have already approved this request; another person must give the next approval."),
+            "already_approved",
         )
     if narrowing is not None:
         _check_narrowing(request, narrowing)
@@ -552,14 +601,17 @@ def approve_request(
         decision=Decision.NARROW if narrowing and narrowing.as_json() else Decision.APPROVE,
         approver_roles=roles,
         narrowed=narrowing.as_json() if narrowing else {},
+        request_digest=version.digest,
+        request_version=request.version,
     )
-    approval.reason = sealing.seal(sealing.key_of(request), approval, "reason", _text("reason", reason))
+    approval.reason = sealing.seal(sealing.key_of(request), approval, "reason", check_text("reason", reason))
     try:
         with transaction.atomic():
             approval.save(force_insert=True)
     except IntegrityError:
-        raise TransitionRefused(_("You have already approved this request.")) from None
-    approvals = list(request.approvals.filter(decision__in=[Decision.APPROVE, Decision.NARROW]))
+        raise TransitionRefused(_("You have already approved this request."), "already_approved") from None
+    approvals = list(request.approvals.filter(decision__in=APPROVING, request_digest=version.digest))
+    counted = {"version": request.version, "digest": version.digest, "approval": str(approval.pk), "roles": roles}
     if len({a.approver_id for a in approvals}) < request.approvals_required:
         request.status = Status.IN_REVIEW
         request.save()
@@ -567,8 +619,7 @@ def approve_request(
             Action.REQUEST_APPROVAL_GIVEN,
             request,
             acting_user,
-            approval=str(approval.pk),
-            roles=roles,
+            **counted,
             approvals=len(approvals),
             required=request.approvals_required,
         )
@@ -581,41 +632,45 @@ def approve_request(
         Action.REQUEST_PARTLY_APPROVED if narrowed else Action.REQUEST_APPROVED,
         request,
         acting_user,
-        approval=str(approval.pk),
-        roles=roles,
+        **counted,
         approvers=[str(a.approver_id) for a in approvals],
     )
     # Footage preserved at submission stays held while the grant runs; it is released when the request closes.
-    _create_grant(request, [Narrowing.from_json(a.narrowed) for a in approvals], acting_user)
+    _create_grant(request, approvals, acting_user, version)
     transaction.on_commit(lambda: notify.decided(request.pk))
     return request
 
 
 def _check_narrowing(request: AccessRequest, narrowing: Narrowing) -> None:
+    """A narrowing keeps part of what the request asks for and adds nothing; NarrowingRefused (audited) otherwise."""
     if narrowing.cameras is not None:
         allowed = set(_scope_camera_ids(request))
         if not narrowing.cameras or not set(narrowing.cameras) <= allowed:
-            raise RequestError("cameras", _("A narrower scope keeps some of the requested cameras and adds none."))
-    start = narrowing.window_start or request.window_start
-    end = narrowing.window_end or request.window_end
+            raise NarrowingRefused(
+                "cameras", _("A narrower scope keeps some of the requested cameras and adds none.")
+            )
     if narrowing.window_start or narrowing.window_end:
-        assert request.window_start and request.window_end and start and end
+        if not (request.window_start and request.window_end):
+            raise NarrowingRefused("window_start", _("This request has no footage window to narrow."))
+        start = narrowing.window_start or request.window_start
+        end = narrowing.window_end or request.window_end
         if start < request.window_start or end > request.window_end or end <= start:
-            raise RequestError("window_start", _("A narrower window lies inside the requested one."))
+            raise NarrowingRefused("window_start", _("A narrower window lies inside the requested one."))
     if narrowing.guest_items is not None:
         count = len(sealing.open_json(sealing.key_of(request), request, "guest_scope", []))
         if not narrowing.guest_items or not set(narrowing.guest_items) <= set(range(count)):
-            raise RequestError("guests", _("A narrower scope keeps some of the named guests and adds none."))
+            raise NarrowingRefused("guests", _("A narrower scope keeps some of the named guests and adds none."))
     if narrowing.stay_from or narrowing.stay_until:
+        if not (request.stay_from and request.stay_until):
+            raise NarrowingRefused("stay_from", _("This request has no stay window to narrow."))
         first = narrowing.stay_from or request.stay_from
         last = narrowing.stay_until or request.stay_until
-        assert request.stay_from and request.stay_until and first and last
         if first < request.stay_from or last > request.stay_until or last < first:
-            raise RequestError("stay_from", _("A narrower stay window lies inside the requested one."))
+            raise NarrowingRefused("stay_from", _("A narrower stay window lies inside the requested one."))
     if narrowing.grant_days is not None and not 1 <= narrowing.grant_days <= 30:
-        raise RequestError("grant_days", _("A grant runs for 1 to 30 days."))
+        raise NarrowingRefused("grant_days", _("A grant runs for 1 to 30 days."), "narrowing_invalid")
     if narrowing.view_quota is not None and narrowing.view_quota < 1:
-        raise RequestError("view_quota", _("Allow at least one use."))
+        raise NarrowingRefused("view_quota", _("Allow at least one use."), "narrowing_invalid")
 
 
 def _scope_camera_ids(request: AccessRequest) -> list[int]:
@@ -625,14 +680,24 @@ def _scope_camera_ids(request: AccessRequest) -> list[int]:
     return sorted(ids)
 
 
-def _create_grant(request: AccessRequest, narrowings: list[Narrowing], acting_user: User) -> Grant:
-    rule = policy.requirement_for(request)
+def _create_grant(
+    request: AccessRequest, approvals: list[Approval], acting_user: User, version: versions.Version
+) -> Grant:
+    """The grant of exactly what the approvals of the current version allow (the intersection of their scopes).
+    A guest lookup's grant gets the request's stay window as a stay window's does: only stays in it are shown."""
+    if any(a.request_digest != version.digest for a in approvals):  # fail closed: one version, or no grant
+        raise TransitionRefused(_("The approvals are of different versions of the request."), "version_mismatch")
+    narrowings = [Narrowing.from_json(a.narrowed) for a in approvals]
+    if request.grant_days is not None:  # the terms fixed when this version was submitted
+        days, quota = request.grant_days, request.view_quota
+    else:  # a request submitted before terms were fixed on it
+        rule = policy.requirement_for(request)
+        days, quota = rule.grant_days, rule.view_quota
     cameras = set(_scope_camera_ids(request))
     window_start, window_end = request.window_start, request.window_end
     count = len(sealing.open_json(sealing.key_of(request), request, "guest_scope", []))
     guest_items = set(range(count))
     stay_from, stay_until = request.stay_from, request.stay_until
-    days, quota = rule.grant_days, rule.view_quota
     for n in narrowings:
         if n.cameras is not None:
             cameras &= set(n.cameras)
@@ -682,21 +747,25 @@ def _create_grant(request: AccessRequest, narrowings: list[Narrowing], acting_us
             if request.request_type in FOOTAGE_TYPES
             else [],
             "guest_items": sorted(guest_items),
+            "stay_from": stay_from.isoformat() if stay_from else None,
+            "stay_until": stay_until.isoformat() if stay_until else None,
             "valid_until": grant.valid_until.isoformat(),
             "view_quota": quota,
+            "version": request.version,
+            "digest": version.digest,
         },
     )
     return grant
 
 
-@transaction.atomic
+@audited(Action.REQUEST_FULFILLED)
 def fulfil_request(request: AccessRequest, *, acting_user: User) -> AccessRequest:
     """The holder says the request is done: its grants end now."""
     request = _locked(request)
-    if request.status not in GRANTED_STATUSES:
-        raise TransitionRefused(_("Only an approved request can be marked fulfilled."))
     if acting_user.pk != request.requester_id:
-        raise TransitionRefused(_("Only the requester can mark the request fulfilled."))
+        raise TransitionRefused(_("Only the requester can mark the request fulfilled."), "not_the_requester")
+    if request.status not in GRANTED_STATUSES:
+        raise TransitionRefused(_("Only an approved request can be marked fulfilled."), "not_approved")
     now = timezone.now()
     request.status = Status.FULFILLED
     request.save()
@@ -706,19 +775,20 @@ def fulfil_request(request: AccessRequest, *, acting_user: User) -> AccessReques
     return request
 
 
-@transaction.atomic
+@audited(Action.GRANT_REVOKED)
 def revoke_grant(grant: Grant, reason: str, *, acting_user: User) -> Grant:
     """Effective at the grant's next use: every use locks and re-reads the grant."""
     grant = Grant.objects.select_for_update().select_related("request", "property").get(pk=grant.pk)
     if not set(acting_user.roles_at(grant.property)) & set(policy.REVIEWERS):
-        raise TransitionRefused(_("Your roles here do not include one that may revoke a grant."))
+        raise TransitionRefused(_("Your roles here do not include one that may revoke a grant."), "role_not_named")
     if grant.revoked_at is not None:
-        raise TransitionRefused(_("This grant is already revoked."))
+        raise TransitionRefused(_("This grant is already revoked."), "already_revoked")
     if not reason.strip():
         raise RequestError("reason", _("Say why the grant is revoked."))
     grant.revoked_at = timezone.now()
     grant.revoked_by = acting_user
-    grant.revoke_reason = sealing.seal(sealing.key_of(grant.request), grant, "revoke_reason", _text("reason", reason))
+    reason = check_text("reason", reason)
+    grant.revoke_reason = sealing.seal(sealing.key_of(grant.request), grant, "revoke_reason", reason)
     grant.save()
     gate.record(
         Action.GRANT_REVOKED,
@@ -801,24 +871,24 @@ def open_break_glass(
     return grant
 
 
-@transaction.atomic
+@audited(Action.BREAK_GLASS_REVIEWED)
 def review_break_glass(grant: Grant, *, acting_user: User, outcome: str, notes: str) -> BreakGlassReview:
     grant = Grant.objects.select_for_update().select_related("request", "property").get(pk=grant.pk)
     if not grant.break_glass:
-        raise TransitionRefused(_("Only emergency grants are reviewed after the fact."))
+        raise TransitionRefused(_("Only emergency grants are reviewed after the fact."), "not_an_emergency_grant")
     if grant.holder_id == acting_user.pk:
-        raise TransitionRefused(_("You opened this emergency grant: someone else must review it."))
+        raise TransitionRefused(_("You opened this emergency grant: someone else must review it."), "own_grant")
     if "privacy_officer" not in acting_user.roles_at(grant.property):
-        raise TransitionRefused(_("Emergency grants are reviewed by the privacy officer."))
+        raise TransitionRefused(_("Emergency grants are reviewed by the privacy officer."), "role_not_named")
     if BreakGlassReview.objects.filter(grant=grant).exists():
-        raise TransitionRefused(_("This emergency grant has been reviewed."))
+        raise TransitionRefused(_("This emergency grant has been reviewed."), "already_reviewed")
     if outcome not in ReviewOutcome.values:
         raise RequestError("outcome", _("Choose an outcome."))
     if outcome == ReviewOutcome.NOT_JUSTIFIED and not notes.strip():
         raise RequestError("notes", _("Say why the emergency grant was not justified."))
     review = BreakGlassReview(grant=grant, reviewer=acting_user, outcome=outcome)
     review.save()
-    review.notes = sealing.seal(sealing.key_of(grant.request), review, "notes", _text("notes", notes))
+    review.notes = sealing.seal(sealing.key_of(grant.request), review, "notes", check_text("notes", notes))
     review.save(update_fields=["notes"])
     Alert.objects.filter(grant=grant, acknowledged_at__isnull=True).update(
         acknowledged_at=timezone.now(), acknowledged_by=acting_user
@@ -899,10 +969,3 @@ def close_expired(now: dt.datetime | None = None) -> int:
                 _release(request, None)
                 closed += 1
     return closed
-
-
-def guest_label(item: dict[str, str]) -> str:
-    """How a guest identifier of a scope reads (for the people entitled to see the request)."""
-    if item.get("kind") == "name":
-        return name_text(item.get("surname", ""), item.get("given_names", ""))
-    return item.get("value", "")

@@ -19,14 +19,13 @@ from custody.footage.models import Camera
 from custody.properties.models import Area, AreaClass, Property
 from custody.requests import policy
 from custody.requests.actions import (
-    GUEST_ID_KINDS,
     INSTRUMENT_MAX_BYTES,
     Narrowing,
     RequestData,
     RequestError,
     check_instrument,
-    guest_label,
 )
+from custody.requests.guest_scope import SECOND_KIND_LABELS, SECOND_KINDS, check_guest_item, guest_label
 from custody.requests.models import (
     FOOTAGE_TYPES,
     GUEST_TYPES,
@@ -48,13 +47,8 @@ GUEST_ROWS = 5
 MAX_GUEST_ROWS = 50
 TEXT_LIMIT = 4000
 
-GUEST_KIND_LABELS = {
-    "name": _("Full name"),
-    "id_number": _("ID document number"),
-    "booking_reference": _("Booking reference"),
-    "phone": _("Phone"),
-    "email": _("E-mail"),
-}
+# How the kind of a guest of a scope reads: always a name (with a second identifier, see guest_scope.SECOND_KINDS).
+GUEST_KIND_LABELS = {"name": _("Guest")}
 EMERGENCY_KINDS = [
     ("fire", _("Fire")),
     ("violence", _("Violence or threat")),
@@ -107,6 +101,9 @@ FIELD_LABELS = {
     "guests": _("Guests"),
     "stay_from": _("Stays from"),
     "stay_until": _("Stays until"),
+    "requester_kind": _("Kind of requester"),
+    "contact": _("Contact"),
+    "fields": _("Guest fields shown"),
     "grant_days": _("Grant valid for (days)"),
     "view_quota": _("Uses allowed"),
     "reason": _("Reason"),
@@ -172,7 +169,16 @@ class RequestForm(forms.Form):
     window_start = moment_field(_("Footage from"))
     window_end = moment_field(_("Footage until"))
     # Refusals of the guest rows as a whole land here; the rows themselves are guest_<n>_<part> fields.
-    guests = forms.CharField(required=False, widget=forms.HiddenInput)
+    guests = forms.CharField(
+        required=False,
+        widget=forms.HiddenInput,
+        help_text=_(
+            "Name each guest and add one more identifier: a date of birth, an ID document number, a booking reference "
+            "or a date of their stay. A name alone is not enough: many people share one, and the grant must find "
+            "this person and no one else. Give the stays' window below too: only the guest's stays inside it are "
+            "shown."
+        ),
+    )
     guest_rows = forms.IntegerField(required=False, widget=forms.HiddenInput, min_value=1, max_value=MAX_GUEST_ROWS)
     stay_from = forms.DateField(label=_("Stays from"), required=False, widget=DATE_WIDGET)
     stay_until = forms.DateField(label=_("Stays until"), required=False, widget=DATE_WIDGET)
@@ -195,21 +201,23 @@ class RequestForm(forms.Form):
                 guest_rows = GUEST_ROWS
         self.guest_row_count = min(max(guest_rows, GUEST_ROWS), MAX_GUEST_ROWS)
         self.fields["guest_rows"].initial = self.guest_row_count
-        kinds = [("", "---------"), *((k, GUEST_KIND_LABELS[k]) for k in GUEST_ID_KINDS)]
+        kinds = [("", "---------"), *((k, SECOND_KIND_LABELS[k]) for k in SECOND_KINDS)]
         for n in range(self.guest_row_count):
-            self.fields[f"guest_{n}_kind"] = forms.ChoiceField(label=_("Kind"), choices=kinds, required=False)
             self.fields[f"guest_{n}_surname"] = forms.CharField(label=_("Surname"), required=False, max_length=200)
             self.fields[f"guest_{n}_given_names"] = forms.CharField(
                 label=_("Given names"), required=False, max_length=200
             )
-            self.fields[f"guest_{n}_value"] = forms.CharField(
-                label=_("Other identifier"), required=False, max_length=200
+            self.fields[f"guest_{n}_second_kind"] = forms.ChoiceField(
+                label=_("Second identifier"), choices=kinds, required=False
+            )
+            self.fields[f"guest_{n}_second_value"] = forms.CharField(
+                label=_("Its value"), required=False, max_length=200
             )
 
     # -- presentation ---------------------------------------------------------------------------------------------
 
     def guest_row_fields(self) -> list[tuple[int, list[forms.BoundField]]]:
-        parts = ("kind", "surname", "given_names", "value")
+        parts = ("surname", "given_names", "second_kind", "second_value")
         return [(n + 1, [self[f"guest_{n}_{part}"] for part in parts]) for n in range(self.guest_row_count)]
 
     def main_fields(self, *names: str) -> list[forms.BoundField]:
@@ -253,35 +261,40 @@ class RequestForm(forms.Form):
         return data, (upload.name or "instrument")[-200:]
 
     def _guest_items(self) -> list[dict[str, str]]:
+        """The filled guest rows in the stored shape (guest_scope.check_guest_item); row gaps on their fields."""
         items = []
         for n in range(self.guest_row_count):
-            kind = self.cleaned_data.get(f"guest_{n}_kind") or ""
             surname = (self.cleaned_data.get(f"guest_{n}_surname") or "").strip()
             given = (self.cleaned_data.get(f"guest_{n}_given_names") or "").strip()
-            value = (self.cleaned_data.get(f"guest_{n}_value") or "").strip()
-            if not (surname or given or value):
+            second_kind = self.cleaned_data.get(f"guest_{n}_second_kind") or ""
+            second = (self.cleaned_data.get(f"guest_{n}_second_value") or "").strip()
+            if not (surname or given or second):
                 continue  # a blank row
-            if not kind:
-                kind = "name" if (surname or given) and not value else ""
-            if kind == "name":
-                items.append({"kind": kind, "surname": surname, "given_names": given})
-            elif kind:
-                items.append({"kind": kind, "value": value})
+            item = {"kind": "name", "surname": surname, "given_names": given, "second_kind": second_kind,
+                    "second_value": second}  # fmt: skip
+            if not surname:
+                self.add_error(f"guest_{n}_surname", _("A surname is required."))
+            elif not second_kind:
+                self.add_error(f"guest_{n}_second_kind", _("Choose the second identifier."))
+            elif not second:
+                self.add_error(f"guest_{n}_second_value", _("Give the second identifier."))
             else:
-                self.add_error(f"guest_{n}_kind", _("Choose what kind of identifier this is."))
+                try:
+                    item = check_guest_item(item, n + 1)
+                except RequestError as exc:
+                    self.add_error(f"guest_{n}_second_value", exc.message)
+            items.append(item)
         return items
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean() or {}
         request_type = cleaned.get("request_type", "")
-        cleaned["guest_items"] = self._guest_items()
+        cleaned["guest_items"] = self._guest_items() if request_type in GUEST_TYPES else []
         # Only the scope that belongs to the type is kept (a form shows every section without JavaScript).
         if request_type not in FOOTAGE_TYPES:
             cleaned["cameras"], cleaned["areas"] = [], []
             cleaned["window_start"] = cleaned["window_end"] = None
-        if request_type not in GUEST_TYPES:
-            cleaned["guest_items"] = []
-        if request_type != RequestType.STAY_WINDOW:
+        if request_type != RequestType.STAY_WINDOW and request_type not in GUEST_TYPES:
             cleaned["stay_from"] = cleaned["stay_until"] = None
         return cleaned
 
@@ -345,10 +358,10 @@ def initial_from(data: RequestData) -> tuple[dict[str, Any], int]:
         "stay_until": data.stay_until,
     }
     for n, item in enumerate(data.guests):
-        initial[f"guest_{n}_kind"] = item.get("kind", "")
         initial[f"guest_{n}_surname"] = item.get("surname", "")
         initial[f"guest_{n}_given_names"] = item.get("given_names", "")
-        initial[f"guest_{n}_value"] = item.get("value", "")
+        initial[f"guest_{n}_second_kind"] = item.get("second_kind", "")
+        initial[f"guest_{n}_second_value"] = item.get("second_value", "")
     return initial, max(GUEST_ROWS, len(data.guests) + 2)
 
 
@@ -374,20 +387,24 @@ class AnswerForm(forms.Form):
     )
 
 
+class ScopeChoiceField(forms.TypedMultipleChoiceField):
+    """Ids or indexes chosen among the request's scope. A number outside the choices is not a form error: whether
+    a narrowing lies inside the request is the action's to decide, and its refusal is audited (NarrowingRefused)."""
+
+    def valid_value(self, value: Any) -> bool:
+        return True
+
+
 class NarrowingForm(forms.Form):
     """An approval of less than was asked: a subset of cameras or guests, a shorter window, validity or quota.
 
     Every field starts at what the request asks for; what is left unchanged is not narrowed.
     """
 
-    cameras = forms.TypedMultipleChoiceField(
-        label=_("Cameras"), coerce=int, required=False, widget=forms.CheckboxSelectMultiple
-    )
+    cameras = ScopeChoiceField(label=_("Cameras"), coerce=int, required=False, widget=forms.CheckboxSelectMultiple)
     window_start = moment_field(_("Footage from"))
     window_end = moment_field(_("Footage until"))
-    guest_items = forms.TypedMultipleChoiceField(
-        label=_("Guests"), coerce=int, required=False, widget=forms.CheckboxSelectMultiple
-    )
+    guest_items = ScopeChoiceField(label=_("Guests"), coerce=int, required=False, widget=forms.CheckboxSelectMultiple)
     stay_from = forms.DateField(label=_("Stays from"), required=False, widget=DATE_WIDGET)
     stay_until = forms.DateField(label=_("Stays until"), required=False, widget=DATE_WIDGET)
     grant_days = forms.IntegerField(
@@ -418,13 +435,13 @@ class NarrowingForm(forms.Form):
                 del self.fields[name]
         if guests:
             self.fields["guest_items"].choices = [  # type: ignore[attr-defined]
-                (n, f"{n + 1}. {GUEST_KIND_LABELS.get(item.get('kind', ''), '')}: {guest_label(item)}")
+                (n, f"{n + 1}. {guest_label(item)}")
                 for n, item in enumerate(guests)
             ]
             self.fields["guest_items"].initial = list(range(len(guests)))
         else:
             del self.fields["guest_items"]
-        if request.request_type == RequestType.STAY_WINDOW:
+        if request.stay_from and request.stay_until:  # a stay window, or the window of a guest lookup
             self.fields["stay_from"].initial = request.stay_from
             self.fields["stay_until"].initial = request.stay_until
         else:

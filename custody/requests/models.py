@@ -1,15 +1,20 @@
 """Access requests, approvals and grants: the lawful way to query guest records and footage (DESIGN invariants 1, 5, 6).
 
 A request says who asks, why (purpose and legal basis, with the legal instrument where one is needed) and for what
-(cameras or areas and a time window; named guests or a booking; stays in a date window). Someone else reviews it
-under the property's approval policy (``ApprovalPolicy``, defaults in ``custody.requests.policy``). Approval creates a
-``Grant`` whose scope is exactly what was approved, valid for a limited time and a number of uses; every use goes
-through ``custody.requests.grants`` and the audit log with the grant's id.
+(cameras or areas and a time window; named guests, each with a second identifier, and the window of their stays;
+stays in a date window). Someone else reviews it under the property's approval policy (``ApprovalPolicy``, defaults
+in ``custody.requests.policy``). Approval creates a ``Grant`` whose scope is exactly what was approved, valid for a
+limited time and a number of uses; every use goes through ``custody.requests.grants`` and the audit log with the
+grant's id.
 
-Free text and guest identifiers are personal data (a purpose may describe an incident, a scope names a guest, a legal
-instrument names a suspect): they are encrypted like guest fields (DESIGN invariant 2), under a data key per request
-wrapped by the key-encryption key, with AAD = (table, column, primary key). ``custody.requests.sealing`` is the only
-place that seals and opens them. Codes, dates, ids and counts are plain: queues, due dates and policy need them.
+Free text, the organisation and contact who ask, and guest identifiers are personal data (a purpose may describe an
+incident, a scope names a guest, a legal instrument names a suspect): they are encrypted like guest fields (DESIGN
+invariant 2), under a data key per request wrapped by the key-encryption key, with AAD = (table, column, primary key).
+``custody.requests.sealing`` is the only place that seals and opens them. Codes, dates, ids and counts are plain:
+queues, due dates and policy need them.
+
+An approval binds to one version of the request (``custody.requests.versions``): the approval keeps the keyed digest
+of the content it saw, and only approvals of the current digest count towards a grant.
 """
 
 from __future__ import annotations
@@ -35,7 +40,7 @@ def sealed(verbose_name: Any) -> models.BinaryField:
 class RequestType(models.TextChoices):
     FOOTAGE_VIEW = "footage_view", _("Footage: view")
     FOOTAGE_EXPORT = "footage_export", _("Footage: export")
-    GUEST_LOOKUP = "guest_lookup", _("Guest records: named guests or a booking")
+    GUEST_LOOKUP = "guest_lookup", _("Guest records: named guests")
     STAY_WINDOW = "stay_window", _("Guest records: stays in a date window")
     SUBJECT_ACCESS = "subject_access", _("Data-subject access")
     ERASURE = "erasure", _("Erasure")
@@ -131,8 +136,8 @@ class AccessRequest(models.Model):
     requester_kind = models.CharField(
         _("requester"), max_length=16, choices=RequesterKind.choices, default=RequesterKind.STAFF
     )
-    organisation = models.CharField(_("organisation"), max_length=200, blank=True)
-    external_contact = sealed(_("contact (name, e-mail, phone)"))
+    # An external requester's organisation, name, e-mail and phone (JSON), sealed: the organisation can name a person.
+    external_contact = sealed(_("who asks (organisation, name, e-mail, phone)"))
     identity_check = models.CharField(
         _("identity check"), max_length=32, choices=IdentityCheck.choices, blank=True, default=IdentityCheck.NONE
     )
@@ -154,10 +159,17 @@ class AccessRequest(models.Model):
     stay_from = models.DateField(_("stays from"), null=True, blank=True)
     stay_until = models.DateField(_("stays until"), null=True, blank=True)
     due_at = models.DateTimeField(_("due"), null=True, blank=True)
-    # The policy as it stood at submission: later policy changes do not move the goalposts of a request in review.
+    # The policy as it stood when this version was submitted: later policy changes do not move the goalposts of a
+    # request in review; a change of the request's content applies the policy again (actions.update_draft).
     approvals_required = models.PositiveSmallIntegerField(default=1)
     approver_roles = models.JSONField(default=list)
     instrument_required = models.BooleanField(default=False)
+    grant_days = models.PositiveSmallIntegerField(_("grant valid for (days)"), null=True, blank=True)
+    view_quota = models.PositiveIntegerField(_("uses allowed"), null=True, blank=True)  # None: no limit
+    # The version reviewers see (custody.requests.versions): its number, keyed digest and keyed digest per field.
+    version = models.PositiveIntegerField(_("version"), default=1)
+    content_digest = models.CharField(max_length=64, blank=True)
+    field_digests = models.JSONField(default=dict, blank=True)
     wrapped_key = models.BinaryField(editable=False)
     kek_version = models.PositiveIntegerField()
     created_at = models.DateTimeField(default=timezone.now, editable=False)
@@ -225,15 +237,19 @@ class Approval(models.Model):
     decision = models.CharField(_("decision"), max_length=16, choices=Decision.choices)
     reason = sealed(_("reason"))
     narrowed = models.JSONField(default=dict, blank=True)  # ids, dates and indexes only: see policy.narrow_scope
+    # The version decided on: its keyed digest (versions.Version.digest) and number. An approval counts towards a
+    # grant only while its digest is the request's current one.
+    request_digest = models.CharField(max_length=64, blank=True)
+    request_version = models.PositiveIntegerField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
 
     class Meta:
         ordering = ["created_at", "id"]
         constraints = [
             models.UniqueConstraint(
-                fields=["request", "approver"],
+                fields=["request", "approver", "request_digest"],
                 condition=models.Q(decision__in=["approve", "narrow"]),
-                name="one_approval_per_person",
+                name="one_approval_per_person_and_version",
             ),
             models.CheckConstraint(condition=models.Q(decision__in=Decision.values), name="approval_decision_known"),
         ]

@@ -26,7 +26,9 @@ log = logging.getLogger(__name__)
 
 
 def _link(request: AccessRequest) -> str:
-    base = getattr(settings, "CUSTODY_BASE_URL", "http://127.0.0.1:8000").rstrip("/")
+    """The request page's address as people reach it (CUSTODY_PUBLIC_URL): an e-mail has no request to take the
+    host from, and a Host header is the sender's to choose."""
+    base = str(settings.CUSTODY_PUBLIC_URL).rstrip("/")
     return base + reverse("requests:detail", kwargs={"code": request.property.code, "pk": request.pk})
 
 

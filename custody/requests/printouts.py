@@ -15,7 +15,8 @@ from django.utils.translation import gettext as _
 
 from custody.core.pdf import PdfDocument, Signatory
 from custody.footage.models import Camera
-from custody.requests.forms import GUEST_KIND_LABELS
+from custody.guests.vault import name_text
+from custody.requests.guest_scope import SECOND_KIND_LABELS
 from custody.requests.models import (
     AccessRequest,
     Decision,
@@ -80,16 +81,20 @@ def _scope(doc: PdfDocument, access: AccessRequest, opened: OpenedRequest, camer
                 [[c.code, c.name, c.area.name] for c in cameras],
                 col_widths=(1, 2, 2),
             )
-    if access.request_type == RequestType.STAY_WINDOW:
+    if access.stay_from or access.stay_until:  # a stay window, or the window of a guest lookup
         doc.add_key_values([(_("Stays from"), _day(access.stay_from)), (_("Stays until"), _day(access.stay_until))])
     if opened.guests:
         doc.add_table(
-            ["#", _("Kind"), _("Guest or booking")],
+            ["#", _("Guest"), _("Second identifier")],
             [
-                [str(n), str(GUEST_KIND_LABELS.get(kind, kind)), label]
-                for n, (kind, label) in enumerate(opened.guest_labels, start=1)
+                [
+                    str(n),
+                    name_text(item.get("surname", ""), item.get("given_names", "")),
+                    f"{SECOND_KIND_LABELS.get(item.get('second_kind', ''), '')} {item.get('second_value', '')}".strip(),
+                ]
+                for n, item in enumerate(opened.guests, start=1)
             ],
-            col_widths=(0.4, 1.5, 4),
+            col_widths=(0.4, 3, 3),
         )
 
 
@@ -111,7 +116,7 @@ def application_form(access: AccessRequest, opened: OpenedRequest, *, cameras: S
     who = [(_("Kind of requester"), _label(RequesterKind, access.requester_kind))]
     if access.requester_kind != RequesterKind.STAFF:
         who += [
-            (_("Organisation"), access.organisation or "—"),
+            (_("Organisation"), opened.contact.get("organisation", "") or "—"),
             (_("Contact name"), opened.contact.get("name", "") or "—"),
             (_("Contact e-mail"), opened.contact.get("email", "") or "—"),
             (_("Contact phone"), opened.contact.get("phone", "") or "—"),

@@ -33,11 +33,11 @@ from custody.access import AuthedRequest, property_view
 from custody.audit import gate
 from custody.audit.events import Action
 from custody.properties.models import Property
-from custody.requests import actions, policy, printouts, reading
-from custody.requests.actions import RequestError, TransitionRefused
+from custody.requests import actions, errors, policy, printouts, reading
+from custody.requests.actions import RequestError, TransitionRefused, guest_label
 from custody.requests.forms import (
     ALL,
-    GUEST_KIND_LABELS,
+    FIELD_LABELS,
     OPEN,
     REQUEST_FIELD_ALIASES,
     AnswerForm,
@@ -52,7 +52,6 @@ from custody.requests.models import (
     GRANTED_STATUSES,
     OPEN_STATUSES,
     AccessRequest,
-    Decision,
     Status,
 )
 
@@ -183,7 +182,7 @@ def _save(
     """Create or update the draft and, when asked, submit it: all or nothing. None (errors on the form) if refused."""
     submit = "submit" in request.POST
     try:
-        with transaction.atomic():
+        with errors.keeping_refusals():
             if access is None:
                 access = actions.create_request(prop, form.to_data(), acting_user=request.user)
             else:
@@ -193,7 +192,13 @@ def _save(
     except RequestError as exc:
         put_error(form, exc, REQUEST_FIELD_ALIASES)
         return None
-    if access.status == Status.SUBMITTED:
+    if access.status == Status.SUBMITTED and access.version > 1 and not submit:
+        messages.success(
+            request,
+            _("Request %(number)s changed: version %(version)s is back with the reviewers, and earlier approvals "
+              "no longer count.") % {"number": access.number, "version": access.version},
+        )  # fmt: skip
+    elif access.status == Status.SUBMITTED:
         messages.success(request, _("Request %(number)s submitted for review.") % {"number": access.number})
     else:
         messages.success(request, _("Request %(number)s saved.") % {"number": access.number})
@@ -235,7 +240,13 @@ def edit(request: AuthedRequest, prop: Property, pk: uuid.UUID) -> HttpResponse:
         )
         raise PermissionDenied
     if access.status not in (Status.DRAFT, Status.NEEDS_INFO):
-        messages.error(request, _("Only a draft, or a request that needs information, can be changed."))
+        refusal = TransitionRefused(
+            _("Only a draft, or a request that needs information, can be changed."), "not_editable"
+        )
+        errors.refuse(refusal, Action.REQUEST_UPDATED, access, request.user)
+        if request.method == "POST":
+            return detail_page(request, access, status=409, refusal=str(refusal.message))
+        messages.error(request, str(refusal.message))
         return redirect("requests:detail", code=prop.code, pk=access.pk)
     if request.method == "POST":
         form = RequestForm(request.POST, request.FILES, prop=prop)
@@ -259,9 +270,22 @@ def _decision_roles(request: AuthedRequest, access: AccessRequest) -> tuple[bool
         return False, _("You filed this request: someone else must review it.")
     if not set(user.roles_at(prop)) & set(access.approver_roles or policy.REVIEWERS):
         return False, _("Your roles here do not include one that may decide this request.")
-    if access.approvals.filter(approver=user, decision__in=[Decision.APPROVE, Decision.NARROW]).exists():
-        return False, _("You have approved this request; another person must give the next approval.")
+    mine = access.approvals.filter(approver=user, decision__in=actions.APPROVING)
+    if mine.filter(request_digest=access.content_digest).exists():
+        return False, _("You have approved this version of the request; another person must give the next approval.")
     return True, ""
+
+
+def _timeline_rows(steps: list[Any]) -> list[tuple[Any, Any, list[str], str]]:
+    """Each step with the version it made and the fields it changed (names, never values) and, for a refusal,
+    its reason code."""
+    rows = []
+    for entry in steps:
+        details = entry.details or {}
+        changed = [str(FIELD_LABELS.get(name, name)) for name in details.get("changed") or []]
+        reason = details.get("reason", "") if entry.outcome == "denied" else ""
+        rows.append((entry, details.get("version"), changed, reason))
+    return rows
 
 
 def detail_page(
@@ -275,6 +299,11 @@ def detail_page(
     """The request, decrypted for this entitled user (audited), with the actions their role and its state allow."""
     opened = reading.open_request(access, actor=request.user)
     steps, reads = reading.timeline(access)
+    current = [
+        v.approval
+        for v in opened.approvals
+        if v.approval.decision in actions.APPROVING and v.approval.request_digest == access.content_digest
+    ]
     cameras = reading.scope_cameras(access) if access.is_footage else []
     may_decide, why_not = _decision_roles(request, access)
     is_requester = access.requester_id == request.user.pk
@@ -285,8 +314,16 @@ def detail_page(
     context: dict[str, Any] = {
         "access": access,
         "opened": opened,
-        "guest_rows": [(GUEST_KIND_LABELS.get(kind, kind), label) for kind, label in opened.guest_labels],
-        "steps": steps,
+        "guest_rows": [guest_label(item) for item in opened.guests],
+        "organisation": opened.contact.get("organisation", ""),
+        "current_approvals": len({a.approver_id for a in current}),
+        # Approvals of an earlier version, while the request waits for a decision on the current one.
+        "void": {
+            v.approval.pk
+            for v in opened.approvals
+            if access.is_open and v.approval.decision in actions.APPROVING and v.approval not in current
+        },
+        "steps": _timeline_rows(steps),
         "reads": reads,
         "scope_cameras": cameras,
         "scope_areas": list(access.areas.order_by("name")),
