@@ -32,6 +32,7 @@ from custody.requests.models import (
     Status,
 )
 from tests.conftest import Hotel, make_user
+from tests.scopes import named, seal_guest_scope
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fresh_keys")]
 
@@ -506,9 +507,15 @@ def test_granted_guest_lookup_shows_only_the_approved_guests_and_purpose_fields(
         acting_user=None,
     )  # fmt: skip
     other = vault.create_guest(hotel.prop, {"surname": "Other", "given_names": "Guest"}, acting_user=None)
-    vault.create_stay(hotel.prop, primary_guest=found, check_in_planned=today - dt.timedelta(days=20),
-                      check_out_planned=today - dt.timedelta(days=18), status=StayStatus.CHECKED_OUT,
-                      booking_reference="BK-1", acting_user=None)  # fmt: skip
+    for guest in (found, other):
+        vault.create_stay(hotel.prop, primary_guest=guest, check_in_planned=today - dt.timedelta(days=20),
+                          check_out_planned=today - dt.timedelta(days=18), status=StayStatus.CHECKED_OUT,
+                          booking_reference=f"BK-{guest.pk}"[:20], acting_user=None)  # fmt: skip
+    scope = [
+        named("NUNEZ", "ines", "date_of_birth", "1980-02-03"),
+        named("Nobody", "Here", "date_of_birth", "1970-01-01"),
+        named("Other", "Guest", "stay_date", (today - dt.timedelta(days=19)).isoformat()),
+    ]
     data = footage_data(
         hotel,
         request_type=RequestType.GUEST_LOOKUP,
@@ -517,15 +524,14 @@ def test_granted_guest_lookup_shows_only_the_approved_guests_and_purpose_fields(
         cameras=[],
         window_start=None,
         window_end=None,
-        guests=[
-            {"kind": "name", "surname": "NUNEZ", "given_names": "ines"},
-            {"kind": "email", "value": "nobody@example.com"},
-            {"kind": "name", "surname": "Other", "given_names": "Guest"},
-        ],
+        stay_from=today - dt.timedelta(days=30),
+        stay_until=today,
+        guests=[{"kind": "booking_reference", "value": f"placeholder {n}"} for n in range(len(scope))],
     )
     request = actions.submit_request(actions.create_request(hotel.prop, data, acting_user=people.desk),
                                      acting_user=people.desk)  # fmt: skip
     actions.approve_request(request, acting_user=people.dpo, narrowing=Narrowing(guest_items=[0, 1]))
+    seal_guest_scope(request, scope)  # the shape the request form stores
     grant = Grant.objects.get(request=request)
 
     results = grants.granted_guest_lookup(grant.pk, actor=people.desk, prop=hotel.prop)

@@ -20,6 +20,7 @@ import datetime as dt
 
 from django.utils import timezone
 
+from custody import authority
 from custody.accounts.models import User
 from custody.core import demo_footage
 from custody.core.pdf import PdfDocument
@@ -60,9 +61,9 @@ def seed_demo_requests(prop: Property) -> int:
         .first()
     )
     if past is not None:
-        reference = vault.read_stay(past, ["booking_reference"], actor=None, prop=prop, purpose=PURPOSE)[
-            "booking_reference"
-        ]
+        reference = vault.read_stay(
+            past, ["booking_reference"], authority=authority.system(prop, authority.SYSTEM_DEMO)
+        )["booking_reference"]
         data = RequestData(
             request_type=RequestType.GUEST_LOOKUP,
             purpose=Purpose.SERVICE_DISPUTE,
