@@ -26,6 +26,7 @@ from custody.crypto.blind_index import normalize
 from custody.guests import vault
 from custody.guests.models import Guest
 from custody.properties.models import Jurisdiction, Property
+from tests.authorities import readback
 from tests.conftest import make_hotel, make_user
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("fresh_keys")]
@@ -130,7 +131,7 @@ def seed() -> Guest:
     vault.register(stay, guest, document=document, acting_user=clerk)
     vault.register(stay, chinese, acting_user=clerk)
     # Reads and lookups leave their traces too (audit entries): they must hold ids only.
-    vault.read_guest(guest, Guest.ENCRYPTED_FIELDS, actor=clerk, prop=hotel.prop, purpose=PURPOSE)
+    vault.read_guest(guest, Guest.ENCRYPTED_FIELDS, authority=readback(hotel.prop))
     assert vault.find_guests(hotel.prop, "name", "Zyxwvutsrqp Canarysson Ölafur") == [guest]
     assert vault.find_guests(hotel.prop, "booking_reference", CANARY_BOOKING) == [guest]
     return guest

@@ -18,6 +18,7 @@ from custody.guests import vault
 from custody.guests.desk import property_today
 from custody.guests.models import Guest, IdentityDocument, Registration, Stay, StayStatus
 from custody.properties.models import Property, Room, RoomType
+from tests.authorities import readback
 from tests.conftest import Hotel
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fresh_keys")]
@@ -37,7 +38,7 @@ def seeded(hotel: Hotel) -> Property:
 
 def read_all(prop: Property) -> dict[Any, dict[str, str]]:
     return {
-        guest.pk: vault.read_guest(guest, NAME_FIELDS, actor=None, prop=prop, purpose=PURPOSE)
+        guest.pk: vault.read_guest(guest, NAME_FIELDS, authority=readback(prop))
         for guest in Guest.objects.filter(property=prop)
     }
 
@@ -117,7 +118,7 @@ def test_every_checked_in_guest_is_registered(seeded: Property) -> None:
             assert not registered
     registration = Registration.objects.filter(stay__property=seeded).first()
     assert registration is not None
-    payload = vault.read_registration(registration, actor=None, prop=seeded, purpose=PURPOSE)
+    payload = vault.read_registration(registration, authority=readback(seeded))
     assert payload["document"]["number"] and payload["stay_fields"]["room"]
 
 
@@ -126,7 +127,7 @@ def test_every_guest_is_findable_by_name_and_document(seeded: Property) -> None:
         found = vault.find_guests(seeded, "name", f"{fields['surname']} {fields['given_names']}")
         assert pk in {g.pk for g in found}
         guest = Guest.objects.get(pk=pk)
-        [document] = vault.read_identity_documents(guest, ["number"], actor=None, prop=seeded, purpose=PURPOSE)
+        [document] = vault.read_identity_documents(guest, ["number"], authority=readback(seeded))
         assert pk in {g.pk for g in vault.find_guests(seeded, "id_number", document["number"])}
 
 

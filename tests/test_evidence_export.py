@@ -224,11 +224,11 @@ def test_a_killed_job_resumes_and_completes_without_redoing_the_finished_clip(
     cut_calls: list[str] = []
     original_cut = exporting._cut
 
-    def cut_then_die(export: Export, clip: ExportClip, beat: Any) -> None:
+    def cut_then_die(export: Export, clip: ExportClip, beat: Any, reader: Any) -> None:
         cut_calls.append(clip.camera.code)
         if len(cut_calls) == 2:
             raise Killed
-        original_cut(export, clip, beat)
+        original_cut(export, clip, beat, reader)
 
     monkeypatch.setattr(exporting, "_cut", cut_then_die)
     with pytest.raises(Killed):

@@ -17,12 +17,15 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
+from custody import authority
+from custody.accounts.models import User
 from custody.accounts.roles import Role
 from custody.audit.events import Action, Outcome
 from custody.audit.models import AuditEntry
 from custody.footage import playback
 from custody.footage.ingest import FRIGATE_PATTERN, Layout, ingest
 from custody.footage.models import Camera, Segment
+from custody.properties.models import Property
 from custody.requests import actions, grants
 from custody.requests.models import Grant
 from tests.conftest import PASSWORD, Hotel, make_user, signed_in_client
@@ -102,11 +105,18 @@ def denied(action: Action, reason: str) -> int:
     )
 
 
+def clip_of(token: str) -> playback.Clip:
+    """The session's clip, on the read gate's authority for the session's holder (as the stream view gets it)."""
+    session = playback.read_token(token)
+    holder, prop = User.objects.get(pk=session.user_id), Property.objects.get(pk=session.property_id)
+    return playback.builder_for(session, authority=authority.for_playback(token, actor=holder, prop=prop))
+
+
 def wait_complete(token: str) -> playback.Clip:
-    clip = playback.builder_for(playback.read_token(token))
+    clip = clip_of(token)
     if clip.builder is not None:
         assert clip.builder.wait(lambda: clip.builder.done, 60)  # type: ignore[union-attr]
-        clip = playback.builder_for(playback.read_token(token))
+        clip = clip_of(token)
     assert clip.builder is None and clip.final.exists()
     return clip
 
@@ -501,7 +511,7 @@ def test_purge_keeps_the_facts_of_a_clip_in_use(footage: Footage) -> None:
     os.utime(clip.final, (old, old))
     assert footage.client.get(footage.url("stream", token=token), HTTP_RANGE="bytes=0-9").status_code == 206
     assert playback.purge_cache() == 0 and clip.meta.exists() and clip.final.exists()
-    assert playback.builder_for(playback.read_token(token)).builder is None  # still complete, not rebuilt
+    assert clip_of(token).builder is None  # still complete, not rebuilt
     leftover = playback.cache_dir() / ("f" * 40 + ".json")  # the facts of a clip already gone
     leftover.write_text("{}")
     os.utime(leftover, (old, old))
@@ -513,8 +523,8 @@ def test_a_clip_purged_between_lookup_and_read_is_gone_not_an_error(footage: Foo
     wait_complete(token)
     builder_for = playback.builder_for
 
-    def purged(session: playback.Session) -> playback.Clip:
-        clip = builder_for(session)
+    def purged(session: playback.Session, **kwargs: Any) -> playback.Clip:
+        clip = builder_for(session, **kwargs)
         clip.final.unlink()  # the purge ran just after the lookup
         return clip
 

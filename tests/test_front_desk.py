@@ -19,6 +19,7 @@ from custody.audit.models import AuditEntry
 from custody.guests import desk, vault
 from custody.guests.models import Guest, IdentityDocument, Registration, Stay, StayStatus
 from custody.properties.models import Room, RoomType
+from tests.authorities import readback
 from tests.conftest import Hotel
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fresh_keys")]
@@ -169,10 +170,10 @@ def test_check_in_creates_guest_document_stay_and_registration(hotel: Hotel, des
     assert stay.status == StayStatus.IN_HOUSE and stay.checked_in_at is not None and stay.room == hotel.room
     assert stay.check_in_planned == desk.property_today(hotel.prop)
     guest = stay.primary_guest
-    fields = vault.read_guest(guest, ["surname", "given_names", "phone"], actor=None, prop=hotel.prop, purpose="t")
+    fields = vault.read_guest(guest, ["surname", "given_names", "phone"], authority=readback(hotel.prop))
     assert fields == {"surname": "Zhāng", "given_names": "小明", "phone": "+86 138 0013 8000"}
     registration = Registration.objects.get()
-    payload = vault.read_registration(registration, actor=None, prop=hotel.prop, purpose="t")
+    payload = vault.read_registration(registration, authority=readback(hotel.prop))
     assert payload["document"]["number"] == "E12345678"
     assert payload["stay_fields"]["booking_reference"] == "BK-7781"
     assert vault.find_stays(hotel.prop, "bk 7781") == [stay]

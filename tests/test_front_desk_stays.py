@@ -15,6 +15,7 @@ from custody.audit.models import AuditEntry
 from custody.guests import desk, vault
 from custody.guests.models import Guest, IdentityDocument, Registration, Stay, StayStatus
 from custody.properties.models import Room, RoomType
+from tests.authorities import readback
 from tests.conftest import Hotel
 from tests.test_front_desk import check_in_data, counts, make_stay, url
 
@@ -78,7 +79,7 @@ def arrival_data(hotel: Hotel, room: Room, **changes: Any) -> dict[str, Any]:
 
 
 def read(guest: Guest, *names: str) -> dict[str, str]:
-    return vault.read_guest(guest, list(names), actor=None, prop=guest.property, purpose="test")
+    return vault.read_guest(guest, list(names), authority=readback(guest.property))
 
 
 # --- checking in a booked arrival --------------------------------------------------------------------------------
@@ -130,7 +131,7 @@ def test_arrival_check_in_completes_the_booking_and_registers(hotel: Hotel, room
         "nationality": "ESP",
         "phone": "+34 600 111 222",
     }
-    payload = vault.read_registration(Registration.objects.get(), actor=None, prop=hotel.prop, purpose="test")
+    payload = vault.read_registration(Registration.objects.get(), authority=readback(hotel.prop))
     assert payload["document"]["number"] == "PAB123456"
     assert payload["stay_fields"]["booking_reference"] == "PMS-5521"
     assert payload["stay_fields"]["room"] == "202"

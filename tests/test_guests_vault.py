@@ -14,10 +14,12 @@ from django.db import DatabaseError, IntegrityError, connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
+from custody import authority
 from custody.accounts.models import User
-from custody.audit.events import Action
+from custody.audit.events import Action, Outcome
 from custody.audit.log import AuditWriteError
 from custody.audit.models import AuditEntry
+from custody.authority import ReadRefused
 from custody.crypto.blind_index import blind_index
 from custody.crypto.fields import DecryptionFailed
 from custody.guests import vault
@@ -31,12 +33,12 @@ from custody.guests.models import (
     Stay,
     StayStatus,
 )
-from custody.guests.vault import GuestDataError, GuestErased, WrongProperty
+from custody.guests.vault import GuestDataError, GuestErased
+from tests.authorities import readback
 from tests.conftest import Hotel
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fresh_keys")]
 
-PURPOSE = "front_desk.in_house"
 MARIA: dict[str, Any] = {
     "surname": "García-Núñez",
     "second_surname": "López de la Peña",
@@ -90,7 +92,7 @@ def plaintexts(*records: dict[str, Any]) -> list[str]:
 
 
 def read_all(guest: Guest, user: User, hotel: Hotel) -> dict[str, str]:
-    return vault.read_guest(guest, Guest.ENCRYPTED_FIELDS, actor=user, prop=hotel.prop, purpose=PURPOSE)
+    return vault.read_guest(guest, Guest.ENCRYPTED_FIELDS, authority=readback(hotel.prop))
 
 
 @pytest.fixture
@@ -131,18 +133,16 @@ def test_every_guest_field_round_trips_exactly(hotel: Hotel, desk_clerk: User, m
     # Decomposed accents (as some keyboards and PMS exports send them) are kept as they came, not normalized.
     decomposed = "Zoe\u0308 Mu\u0308ller"
     guest = vault.create_guest(hotel.prop, {"surname": decomposed, "given_names": "　全角 名"}, acting_user=desk_clerk)
-    read = vault.read_guest(guest, ["surname", "given_names"], actor=desk_clerk, prop=hotel.prop, purpose=PURPOSE)
+    read = vault.read_guest(guest, ["surname", "given_names"], authority=readback(hotel.prop))
     assert read == {"surname": decomposed, "given_names": "　全角 名"}
 
 
 def test_documents_stay_and_registration_round_trip(
     hotel: Hotel, desk_clerk: User, maria: Guest, nana: Guest, stay: Stay
 ) -> None:
-    [document] = vault.read_identity_documents(
-        maria, IdentityDocument.ENCRYPTED_FIELDS, actor=desk_clerk, prop=hotel.prop, purpose=PURPOSE
-    )
+    [document] = vault.read_identity_documents(maria, IdentityDocument.ENCRYPTED_FIELDS, authority=readback(hotel.prop))
     assert document == {"id": str(maria.documents.get().pk), **stored_text(DOCUMENT)}
-    assert vault.read_stay(stay, Stay.ENCRYPTED_FIELDS, actor=desk_clerk, prop=hotel.prop, purpose=PURPOSE) == {
+    assert vault.read_stay(stay, Stay.ENCRYPTED_FIELDS, authority=readback(hotel.prop)) == {
         "booking_reference": "BK-2026-00042",
         "special_requests": "Late arrival, around 23:30; baby cot",
     }
@@ -153,7 +153,7 @@ def test_documents_stay_and_registration_round_trip(
     )
     registration = vault.register(stay, maria, document=maria.documents.get(), acting_user=desk_clerk)
     companion_record = vault.register(stay, nana, acting_user=desk_clerk)
-    payload = vault.read_registration(registration, actor=desk_clerk, prop=hotel.prop, purpose=PURPOSE)
+    payload = vault.read_registration(registration, authority=readback(hotel.prop))
     assert payload["format"] == "custody-registration/1"
     assert payload["guest"] == str(maria.pk) and payload["role"] == "primary"
     assert payload["guest_fields"] == {
@@ -163,12 +163,12 @@ def test_documents_stay_and_registration_round_trip(
     assert payload["stay_fields"]["room"] == "101"
     assert payload["stay_fields"]["booking_reference"] == "BK-2026-00042"
     assert payload["stay_fields"]["guests"] == 2
-    other = vault.read_registration(companion_record, actor=desk_clerk, prop=hotel.prop, purpose=PURPOSE)
+    other = vault.read_registration(companion_record, authority=readback(hotel.prop))
     assert other["role"] == "companion" and other["guest_fields"]["surname"] == "欧阳" and other["document"] is None
 
     # The snapshot keeps what was registered, whatever changes later.
     vault.update_guest(maria, {"address": "Elsewhere 2"}, acting_user=desk_clerk)
-    again = vault.read_registration(registration, actor=desk_clerk, prop=hotel.prop, purpose=PURPOSE)
+    again = vault.read_registration(registration, authority=readback(hotel.prop))
     assert again["guest_fields"]["address"] == MARIA["address"]
 
 
@@ -220,9 +220,7 @@ def test_read_writes_exactly_one_entry_with_field_names_and_ids_only(
     hotel: Hotel, desk_clerk: User, maria: Guest, stay: Stay
 ) -> None:
     before = AuditEntry.objects.count()
-    read = vault.read_guest(
-        maria, ["given_names", "surname"], actor=desk_clerk, prop=hotel.prop, purpose=PURPOSE, grant_ref="grant-17"
-    )
+    read = vault.read_guest(maria, ["given_names", "surname"], authority=readback(hotel.prop))
     assert read == {"surname": "García-Núñez", "given_names": "María José"}
     assert AuditEntry.objects.count() == before + 1
     entry = AuditEntry.objects.order_by("-seq").first()
@@ -230,12 +228,14 @@ def test_read_writes_exactly_one_entry_with_field_names_and_ids_only(
     assert entry.action == Action.GUEST_RECORD_READ
     assert (entry.object_type, entry.object_id) == ("guests.guest", str(maria.pk))
     assert entry.details == {"guest": str(maria.pk), "fields": ["given_names", "surname"]}
-    assert (entry.purpose, entry.grant_ref, entry.property_id) == (PURPOSE, "grant-17", hotel.prop.pk)
+    assert (entry.purpose, entry.grant_ref, entry.actor_id, entry.property_id) == (
+        authority.SYSTEM_TEST_READBACK, "", None, hotel.prop.pk,
+    )  # fmt: skip
 
-    vault.read_identity_documents(maria, ["number"], actor=desk_clerk, prop=hotel.prop, purpose=PURPOSE)
-    vault.read_stay(stay, ["booking_reference"], actor=desk_clerk, prop=hotel.prop, purpose=PURPOSE)
+    vault.read_identity_documents(maria, ["number"], authority=readback(hotel.prop))
+    vault.read_stay(stay, ["booking_reference"], authority=readback(hotel.prop))
     registration = vault.register(stay, maria, acting_user=desk_clerk)
-    vault.read_registration(registration, actor=desk_clerk, prop=hotel.prop, purpose=PURPOSE)
+    vault.read_registration(registration, authority=readback(hotel.prop))
     # No audit column of any entry holds a personal value, in any case.
     secrets = [*plaintexts(MARIA, NANA, DOCUMENT), "BK-2026-00042", "BK202600042", "Late arrival"]
     for row in AuditEntry.objects.values():
@@ -244,25 +244,35 @@ def test_read_writes_exactly_one_entry_with_field_names_and_ids_only(
             assert secret.casefold() not in text, (row["action"], secret)
 
 
-def test_reading_needs_an_explicit_purpose(hotel: Hotel, desk_clerk: User, maria: Guest) -> None:
+def test_reading_needs_an_authority_and_named_fields(hotel: Hotel, desk_clerk: User, maria: Guest) -> None:
     before = AuditEntry.objects.count()
-    for purpose in ["", "because I want to", "x" * 65]:
-        with pytest.raises(ValueError, match="purpose"):
-            vault.read_guest(maria, ["surname"], actor=desk_clerk, prop=hotel.prop, purpose=purpose)
+    # A purpose-shaped string, or anything else that is not the gate's authority, reads nothing and is logged.
+    for fake in ["front_desk.today", None, object()]:
+        with pytest.raises(ReadRefused) as refused:
+            vault.read_guest(maria, ["surname"], authority=fake)  # type: ignore[arg-type]
+        assert refused.value.code == "forged"
+    denied = AuditEntry.objects.filter(action=Action.GUEST_RECORD_READ, outcome=Outcome.DENIED)
+    assert [e.details for e in denied] == [{"reason": "forged"}] * 3
+    assert {e.object_id for e in denied} == {str(maria.pk)}
+    before = AuditEntry.objects.count()
     with pytest.raises(ValueError, match="unknown field"):
-        vault.read_guest(maria, ["surname", "password"], actor=desk_clerk, prop=hotel.prop, purpose=PURPOSE)
+        vault.read_guest(maria, ["surname", "password"], authority=readback(hotel.prop))
     with pytest.raises(ValueError, match="name the fields"):
-        vault.read_guest(maria, [], actor=desk_clerk, prop=hotel.prop, purpose=PURPOSE)
+        vault.read_guest(maria, [], authority=readback(hotel.prop))
     assert AuditEntry.objects.count() == before
 
 
 def test_reading_through_another_property_is_refused(
     hotel: Hotel, other_hotel: Hotel, desk_clerk: User, maria: Guest
 ) -> None:
-    before = AuditEntry.objects.count()
-    with pytest.raises(WrongProperty):
-        vault.read_guest(maria, ["surname"], actor=desk_clerk, prop=other_hotel.prop, purpose=PURPOSE)
-    assert AuditEntry.objects.count() == before
+    with pytest.raises(ReadRefused) as refused:
+        vault.read_guest(maria, ["surname"], authority=readback(other_hotel.prop))
+    assert refused.value.code == "wrong_property"
+    [entry] = AuditEntry.objects.filter(outcome=Outcome.DENIED)
+    assert (entry.action, entry.property_id, entry.details) == (
+        Action.GUEST_RECORD_READ, other_hotel.prop.pk, {"reason": "wrong_property"},
+    )  # fmt: skip
+    assert not AuditEntry.objects.filter(action=Action.GUEST_RECORD_READ, outcome=Outcome.ALLOWED).exists()
 
 
 def test_read_fails_closed_when_the_audit_write_fails(hotel: Hotel, desk_clerk: User, maria: Guest, stay: Stay) -> None:
@@ -271,17 +281,13 @@ def test_read_fails_closed_when_the_audit_write_fails(hotel: Hotel, desk_clerk: 
     results: list[object] = []
     with mock.patch("custody.audit.gate.append", side_effect=DatabaseError("disk full")):
         with pytest.raises(AuditWriteError):
-            results.append(vault.read_guest(maria, ["surname"], actor=desk_clerk, prop=hotel.prop, purpose=PURPOSE))
+            results.append(vault.read_guest(maria, ["surname"], authority=readback(hotel.prop)))
         with pytest.raises(AuditWriteError):
-            results.append(
-                vault.read_identity_documents(maria, ["number"], actor=desk_clerk, prop=hotel.prop, purpose=PURPOSE)
-            )
+            results.append(vault.read_identity_documents(maria, ["number"], authority=readback(hotel.prop)))
         with pytest.raises(AuditWriteError):
-            results.append(
-                vault.read_stay(stay, ["booking_reference"], actor=desk_clerk, prop=hotel.prop, purpose=PURPOSE)
-            )
+            results.append(vault.read_stay(stay, ["booking_reference"], authority=readback(hotel.prop)))
         with pytest.raises(AuditWriteError):
-            results.append(vault.read_registration(registration, actor=desk_clerk, prop=hotel.prop, purpose=PURPOSE))
+            results.append(vault.read_registration(registration, authority=readback(hotel.prop)))
     assert results == []
     assert AuditEntry.objects.count() == before + 1  # only the registration's own entry
 
@@ -296,9 +302,7 @@ def test_writes_fail_closed_too(hotel: Hotel, desk_clerk: User, maria: Guest) ->
         with pytest.raises(AuditWriteError):
             vault.erase_guest(maria, acting_user=desk_clerk)
     assert (Guest.objects.count(), BlindIndex.objects.count(), AuditEntry.objects.count()) == (guests, indexes, entries)
-    assert vault.read_guest(maria, ["surname"], actor=desk_clerk, prop=hotel.prop, purpose=PURPOSE) == {
-        "surname": "García-Núñez"
-    }
+    assert vault.read_guest(maria, ["surname"], authority=readback(hotel.prop)) == {"surname": "García-Núñez"}
     assert vault.find_guests(hotel.prop, "name", "García-Núñez María José") == [maria]
 
 
@@ -308,10 +312,10 @@ def test_writes_fail_closed_too(hotel: Hotel, desk_clerk: User, maria: Guest) ->
 def test_ciphertext_moved_to_another_column_fails(hotel: Hotel, desk_clerk: User, maria: Guest, stay: Stay) -> None:
     Guest.objects.filter(pk=maria.pk).update(given_names=F("surname"))
     with pytest.raises(DecryptionFailed, match=r"guests_guest\.given_names"):
-        vault.read_guest(maria, ["given_names"], actor=desk_clerk, prop=hotel.prop, purpose=PURPOSE)
+        vault.read_guest(maria, ["given_names"], authority=readback(hotel.prop))
     Stay.objects.filter(pk=stay.pk).update(special_requests=F("booking_reference"))
     with pytest.raises(DecryptionFailed):
-        vault.read_stay(stay, ["special_requests"], actor=desk_clerk, prop=hotel.prop, purpose=PURPOSE)
+        vault.read_stay(stay, ["special_requests"], authority=readback(hotel.prop))
 
 
 def test_ciphertext_moved_to_another_row_fails(hotel: Hotel, desk_clerk: User, maria: Guest, nana: Guest) -> None:
@@ -320,14 +324,14 @@ def test_ciphertext_moved_to_another_row_fails(hotel: Hotel, desk_clerk: User, m
     first = maria.documents.exclude(pk=second.pk).get()
     IdentityDocument.objects.filter(pk=second.pk).update(number=first.number)
     with pytest.raises(DecryptionFailed, match=r"guests_identitydocument\.number"):
-        vault.read_identity_documents(maria, ["number"], actor=desk_clerk, prop=hotel.prop, purpose=PURPOSE)
+        vault.read_identity_documents(maria, ["number"], authority=readback(hotel.prop))
     # Another guest's field, and another guest's wrapped data key, do not open either.
     Guest.objects.filter(pk=nana.pk).update(notes=Guest.objects.get(pk=maria.pk).notes)
     with pytest.raises(DecryptionFailed):
-        vault.read_guest(nana, ["notes"], actor=desk_clerk, prop=hotel.prop, purpose=PURPOSE)
+        vault.read_guest(nana, ["notes"], authority=readback(hotel.prop))
     Guest.objects.filter(pk=nana.pk).update(wrapped_key=Guest.objects.get(pk=maria.pk).wrapped_key)
     with pytest.raises(DecryptionFailed, match="data key"):
-        vault.read_guest(nana, ["surname"], actor=desk_clerk, prop=hotel.prop, purpose=PURPOSE)
+        vault.read_guest(nana, ["surname"], authority=readback(hotel.prop))
 
 
 # --- lookups by blind index -----------------------------------------------------------------------------------
@@ -503,10 +507,10 @@ def test_erasure_makes_the_guest_unreadable_and_unfindable(
     assert not BlindIndex.objects.filter(guest=maria).exists()
     assert not BlindIndex.objects.filter(stay=stay).exists()  # the booking reference was under her key
     reads = [
-        lambda: vault.read_guest(stale, ["surname"], actor=desk_clerk, prop=hotel.prop, purpose=PURPOSE),
-        lambda: vault.read_identity_documents(stale, ["number"], actor=desk_clerk, prop=hotel.prop, purpose=PURPOSE),
-        lambda: vault.read_stay(stay, ["booking_reference"], actor=desk_clerk, prop=hotel.prop, purpose=PURPOSE),
-        lambda: vault.read_registration(own_record, actor=desk_clerk, prop=hotel.prop, purpose=PURPOSE),
+        lambda: vault.read_guest(stale, ["surname"], authority=readback(hotel.prop)),
+        lambda: vault.read_identity_documents(stale, ["number"], authority=readback(hotel.prop)),
+        lambda: vault.read_stay(stay, ["booking_reference"], authority=readback(hotel.prop)),
+        lambda: vault.read_registration(own_record, authority=readback(hotel.prop)),
     ]
     for read in reads:
         with pytest.raises(GuestErased, match="erased"):
@@ -526,7 +530,7 @@ def test_erasure_makes_the_guest_unreadable_and_unfindable(
 
     # The companion is untouched.
     assert vault.find_guests(hotel.prop, "name", "欧阳娜娜") == [nana]
-    assert vault.read_registration(companion_record, actor=desk_clerk, prop=hotel.prop, purpose=PURPOSE)["guest"]
+    assert vault.read_registration(companion_record, authority=readback(hotel.prop))["guest"]
 
     [entry] = AuditEntry.objects.filter(action=Action.GUEST_ERASED)
     assert entry.object_id == str(maria.pk) and entry.details == {"blind_indexes": 5}

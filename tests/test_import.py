@@ -45,6 +45,7 @@ from custody.guests.models import (
     StayStatus,
 )
 from custody.properties.models import Room, RoomType
+from tests.authorities import readback
 from tests.conftest import Hotel, make_user, signed_in_client
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fresh_keys")]
@@ -157,9 +158,7 @@ def names_of(hotel: Hotel, reference: str) -> dict[str, str]:
     return vault.read_guest(
         stay.primary_guest,
         ["surname", "second_surname", "given_names", "email", "phone"],
-        actor=None,
-        prop=hotel.prop,
-        purpose="test.readback",
+        authority=readback(hotel.prop),
     )
 
 
@@ -205,11 +204,11 @@ def test_utf8_import_keeps_accented_and_chinese_names_exactly(hotel: Hotel) -> N
     assert (in_house.status, in_house.check_in_planned, in_house.check_out_planned) == (
         StayStatus.IN_HOUSE, dt.date(2026, 1, 11), dt.date(2026, 1, 14),
     )  # fmt: skip
-    assert vault.read_stay(in_house, ["special_requests"], actor=None, prop=hotel.prop, purpose="test.readback") == {
+    assert vault.read_stay(in_house, ["special_requests"], authority=readback(hotel.prop)) == {
         "special_requests": "需要发票"
     }
     document = vault.read_identity_documents(
-        in_house.primary_guest, ["doc_type", "number"], actor=None, prop=hotel.prop, purpose="test.readback"
+        in_house.primary_guest, ["doc_type", "number"], authority=readback(hotel.prop)
     )
     assert [(d["doc_type"], d["number"]) for d in document] == [("national_id", "370202199005061234")]
     booked = vault.find_stays(hotel.prop, "BK-1")[0]

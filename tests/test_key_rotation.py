@@ -16,6 +16,7 @@ from custody.crypto import keys
 from custody.guests import tasks, vault
 from custody.guests.models import Guest
 from custody.properties.models import Property
+from tests.authorities import readback
 from tests.conftest import Hotel
 
 pytestmark = [pytest.mark.usefixtures("fresh_keys")]
@@ -37,8 +38,7 @@ def make_guests(prop: Property, clerk: User, count: int) -> list[Guest]:
 def snapshot(prop: Property, clerk: User) -> dict[str, dict[str, str]]:
     """Every live guest's fields, decrypted through the vault."""
     return {
-        str(guest.pk): vault.read_guest(guest, FIELDS, actor=clerk, prop=prop, purpose="front_desk")
-        for guest in Guest.objects.not_erased()
+        str(guest.pk): vault.read_guest(guest, FIELDS, authority=readback(prop)) for guest in Guest.objects.not_erased()
     }
 
 
@@ -100,7 +100,7 @@ def test_erased_guests_are_untouched(hotel: Hotel, desk_clerk: User, population:
     row = Guest.objects.get(pk=erased.pk)
     assert row.wrapped_key is None and row.kek_version is None and row.erased_at == erased.erased_at
     with pytest.raises(vault.GuestErased):
-        vault.read_guest(row, ["surname"], actor=desk_clerk, prop=hotel.prop, purpose="front_desk")
+        vault.read_guest(row, ["surname"], authority=readback(hotel.prop))
 
 
 @pytest.mark.django_db

@@ -528,15 +528,16 @@ def test_granted_guest_lookup_shows_only_the_approved_guests_and_purpose_fields(
         acting_user=None,
     )  # fmt: skip
     other = vault.create_guest(hotel.prop, {"surname": "Other", "given_names": "Guest"}, acting_user=None)
-    vault.create_stay(hotel.prop, primary_guest=found, check_in_planned=today - dt.timedelta(days=20),
-                      check_out_planned=today - dt.timedelta(days=18), status=StayStatus.CHECKED_OUT,
-                      booking_reference="BK-1", acting_user=None)  # fmt: skip
+    for guest in (found, other):
+        vault.create_stay(hotel.prop, primary_guest=guest, check_in_planned=today - dt.timedelta(days=20),
+                          check_out_planned=today - dt.timedelta(days=18), status=StayStatus.CHECKED_OUT,
+                          booking_reference=f"BK-{guest.pk}"[:20], acting_user=None)  # fmt: skip
     data = footage_data(
         hotel,
         **lookup_changes(
             guest("NUNEZ", "ines", "date_of_birth", "1980-02-03"),
-            guest("Nobody", "", "booking_reference", "NONE-1"),
-            guest("Other", "Guest", "booking_reference", "BK-9"),
+            guest("Nobody", "Here", "date_of_birth", "1970-01-01"),
+            guest("Other", "Guest", "stay_date", (today - dt.timedelta(days=19)).isoformat()),
         ),
         purpose=Purpose.SERVICE_DISPUTE,
         legal_basis="contract",

@@ -21,6 +21,7 @@ import datetime as dt
 
 from django.utils import timezone
 
+from custody import authority
 from custody.accounts.models import User
 from custody.core import demo_footage
 from custody.core.pdf import PdfDocument
@@ -31,8 +32,6 @@ from custody.properties.models import Property
 from custody.requests import actions, grants
 from custody.requests.actions import RequestData
 from custody.requests.models import AccessRequest, Grant, IdentityCheck, LegalBasis, Purpose, RequesterKind, RequestType
-
-PURPOSE = "demo.seed"
 
 
 def _instrument(now: dt.datetime) -> bytes:
@@ -61,10 +60,9 @@ def seed_demo_requests(prop: Property) -> int:
         .first()
     )
     if past is not None:
-        reference = vault.read_stay(past, ["booking_reference"], actor=None, prop=prop, purpose=PURPOSE)[
-            "booking_reference"
-        ]
-        name = vault.read_guest(past.primary_guest, ["surname", "given_names"], actor=None, prop=prop, purpose=PURPOSE)
+        demo = authority.system(prop, authority.SYSTEM_DEMO)
+        reference = vault.read_stay(past, ["booking_reference"], authority=demo)["booking_reference"]
+        name = vault.read_guest(past.primary_guest, ["surname", "given_names"], authority=demo)
         data = RequestData(
             request_type=RequestType.GUEST_LOOKUP,
             purpose=Purpose.SERVICE_DISPUTE,

@@ -9,7 +9,9 @@
 ``export.queued`` in the same transaction; refusals are checked before that transaction too, so their denied
 entries stay committed.
 
-``run_export`` is the job's body. It claims a queued export (one worker at a time: a conditional UPDATE), then for
+``run_export`` is the job's body. It claims a queued export (one worker at a time: a conditional UPDATE), takes the
+read gate's authority over the export's footage (``custody.authority.for_export``: the queued entry proves the grant
+use, the grant must still allow the creator these cameras and this window; each clip is checked against it), then for
 each clip not completed yet stream-copies the window from the live segments (custody.footage.remux: the clip starts
 at the first keyframe at or after the requested start, so requested and actual bounds both go in the manifest) into
 the export's work folder, re-encodes it where the camera has privacy masks or a watermark was asked for, and records
@@ -38,10 +40,12 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
+from custody import authority
 from custody.accounts.models import User
 from custody.audit import gate
 from custody.audit import log as audit_log
 from custody.audit.events import Action
+from custody.authority import ReadAuthority
 from custody.evidence import package, watermark
 from custody.evidence.models import Export, ExportClip, ExportStatus
 from custody.footage.models import Camera
@@ -298,7 +302,7 @@ def _run(export: Export) -> None:
         for index, clip in enumerate(clips):
             if not _completed(export, clip):
                 beat.set(CUT_SHARE * index // len(clips), "cutting")
-                _cut(export, clip, beat)
+                _cut(export, clip, beat, _reader(export))  # the grant checked again before every clip
         beat.set(CUT_SHARE, "packaging")
         _package(export, clips, beat)
     except TakenOver:
@@ -323,6 +327,14 @@ def _check_grant(export: Export) -> None:
     code = grant_refusal(export, export.created_by)
     if code:
         raise ExportFailure(code)
+
+
+def _reader(export: Export) -> ReadAuthority:
+    """The read gate's authority over the export's footage (``authority.for_export``); ExportFailure when refused."""
+    try:
+        return authority.for_export(export)
+    except authority.ReadRefused as exc:
+        raise ExportFailure(f"gate_{exc.code}"[:32]) from exc
 
 
 def _completed(export: Export, clip: ExportClip) -> bool:
@@ -355,9 +367,21 @@ def watermark_text(export: Export) -> tuple[str, str]:
     )
 
 
-def _cut(export: Export, clip: ExportClip, beat: _Beat) -> None:
+def _cut(export: Export, clip: ExportClip, beat: _Beat, reader: ReadAuthority) -> None:
     remux = _remux()
     camera = clip.camera
+    try:
+        authority.require_footage(
+            reader,
+            Action.EXPORT_FAILED,
+            property_id=export.property_id,
+            camera=camera,
+            start=clip.requested_start,
+            end=clip.requested_end,
+            grant_ref=str(export.grant_id),
+        )
+    except authority.ReadRefused as exc:
+        raise ExportFailure(f"gate_{exc.code}"[:32], camera=camera.code) from exc
     folder = package.work_dir(export)
     beat.hold()
     folder.mkdir(parents=True, exist_ok=True)

@@ -39,9 +39,11 @@ from django.core import signing
 from django.db import transaction
 from django_tasks import task
 
+from custody import authority as read_gate
 from custody.accounts.models import User
 from custody.audit import gate
 from custody.audit.events import Action
+from custody.authority import ReadAuthority
 from custody.evidence import watermark
 from custody.footage import remux
 from custody.footage.models import Camera, Segment
@@ -150,7 +152,8 @@ def start_session(
             details=_details(camera, start, end, uses=used.views_used),
         )
     with contextlib.suppress(BuildersBusy, remux.RemuxError):
-        builder_for(session)  # started now when possible; otherwise the stream request starts it
+        # started now when possible; otherwise the stream request starts it
+        builder_for(session, authority=read_gate.for_playback(session.token(), actor=actor, prop=prop))
     return session
 
 
@@ -407,11 +410,21 @@ class Clip:
             return {}
 
 
-def builder_for(session: Session) -> Clip:
+def builder_for(session: Session, *, authority: ReadAuthority) -> Clip:
     """The clip of a session: the cached file when complete, else the builder writing it (started if needed).
-    remux.RemuxError("no_frames") when the window holds no recording; BuildersBusy when a new build is needed
-    but ``BUILDERS_MAX`` are running."""
+    The read gate's ``authority`` (``authority.for_playback``) must cover the session's grant, camera and window
+    (ReadRefused after a denied ``footage.played`` entry otherwise). remux.RemuxError("no_frames") when the window
+    holds no recording; BuildersBusy when a new build is needed but ``BUILDERS_MAX`` are running."""
     camera = Camera.objects.get(pk=session.camera_id)
+    read_gate.require_footage(
+        authority,
+        Action.FOOTAGE_PLAYED,
+        property_id=camera.property_id,
+        camera=camera,
+        start=session.start,
+        end=session.end,
+        grant_ref=session.grant_id,
+    )
     segments = remux.live_segments(camera, session.start, session.end)
     if not segments:
         raise remux.RemuxError("no_frames", "no recording in the window")

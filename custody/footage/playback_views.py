@@ -25,9 +25,11 @@ from django.utils.translation import gettext_lazy
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST, require_safe
 
+from custody import authority
 from custody.access import AuthedRequest
 from custody.audit import gate
 from custody.audit.events import Action
+from custody.authority import ReadAuthority
 from custody.footage import playback, remux
 from custody.footage.models import Camera
 from custody.properties.models import Property
@@ -167,7 +169,8 @@ def _page(
         camera = next(c for c in cameras if c.pk == session.camera_id)
         clip_start = None
         try:
-            clip_start = playback.clip_start(playback.builder_for(session))
+            reader = authority.for_playback(token, actor=request.user, prop=prop)
+            clip_start = playback.clip_start(playback.builder_for(session, authority=reader))
         except remux.RemuxError:
             message = message or _("There is no recording in this window.")
         except playback.BuildersBusy:
@@ -272,7 +275,9 @@ def start(request: AuthedRequest, prop: Property, grant_pk: uuid.UUID) -> HttpRe
 
 def _session_for(
     request: AuthedRequest, prop: Property, grant_pk: uuid.UUID, token: str
-) -> tuple[playback.Session, Grant, Camera]:
+) -> tuple[playback.Session, Grant, Camera, ReadAuthority]:
+    """The session of a stream or report request, checked (PlaybackRefused after a denied entry), with the read
+    gate's authority over its footage."""
     grant = reading.get_grant_for_user(prop, request.user, grant_pk)  # hidden (404, logged) unless holder/reviewer
     try:
         session = playback.read_token(token)
@@ -280,7 +285,7 @@ def _session_for(
         playback.deny(request.user, prop, exc.code, grant=grant)
         raise
     grant, camera = playback.check_session(session, actor=request.user, prop=prop, grant_pk=grant_pk)
-    return session, grant, camera
+    return session, grant, camera, authority.for_playback(token, actor=request.user, prop=prop)
 
 
 def _parse_range(header: str, size: int) -> tuple[int, int] | str | None:
@@ -340,11 +345,11 @@ def stream(request: AuthedRequest, prop: Property, grant_pk: uuid.UUID, token: s
     """The session's clip. While it is being written: 200, streamed as it grows (no length). Once complete:
     ranges (206, Content-Range), 416 past the end. Each request re-checks the grant; none counts a use."""
     try:
-        session, _grant, _camera = _session_for(request, prop, grant_pk, token)
+        session, _grant, _camera, reader = _session_for(request, prop, grant_pk, token)
     except playback.PlaybackRefused as exc:
         return _forbidden(_refusal(exc.code))
     try:
-        clip = playback.builder_for(session)
+        clip = playback.builder_for(session, authority=reader)
     except remux.RemuxError:
         return HttpResponse(_("There is no recording in this window."), status=404, content_type="text/plain")
     except playback.BuildersBusy:
@@ -382,7 +387,7 @@ def watched(request: AuthedRequest, prop: Property, grant_pk: uuid.UUID, token: 
     """The player's report of what was watched: {"ranges": [[start ISO, end ISO], ...]}, each inside the
     session's window (400 naming the bad one otherwise). One FOOTAGE_WATCHED entry per range."""
     try:
-        session, grant, camera = _session_for(request, prop, grant_pk, token)
+        session, grant, camera, _reader = _session_for(request, prop, grant_pk, token)
     except playback.PlaybackRefused as exc:
         return JsonResponse({"error": exc.code, "message": _refusal(exc.code)}, status=403)
     try:

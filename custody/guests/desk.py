@@ -27,6 +27,7 @@ from django.db.models import Q
 from django.http import Http404
 from django.utils import timezone
 
+from custody import authority
 from custody.accounts.models import User
 from custody.audit import gate
 from custody.audit.events import Action
@@ -92,7 +93,7 @@ def _named(stays: list[Stay], *, actor: User, prop: Property, purpose: str) -> d
     guests = list({stay.primary_guest_id: stay.primary_guest for stay in stays}.values())
     if not guests:
         return {}
-    return vault.read_guests(guests, NAME_FIELDS, actor=actor, prop=prop, purpose=purpose)
+    return vault.read_guests(guests, NAME_FIELDS, authority=authority.standing(actor, prop, purpose, stays=stays))
 
 
 def todays_lists(prop: Property, *, actor: User) -> dict[str, list[DeskRow]]:
@@ -157,11 +158,15 @@ def stay_detail(stay: Stay, *, actor: User, prop: Property) -> dict[str, Any]:
     needs and requests."""
     guest: Guest = stay.primary_guest
     fields = vault.read_guest(
-        guest, [*NAME_FIELDS, "preferences", "special_needs"], actor=actor, prop=prop, purpose=PURPOSE_STAY
+        guest,
+        [*NAME_FIELDS, "preferences", "special_needs"],
+        authority=authority.standing(actor, prop, PURPOSE_STAY, stays=[stay]),
     )
-    requests = vault.read_stay(stay, ["special_requests"], actor=actor, prop=prop, purpose=PURPOSE_STAY)
+    requests = vault.read_stay(
+        stay, ["special_requests"], authority=authority.standing(actor, prop, PURPOSE_STAY, stays=[stay])
+    )
     documents = vault.read_identity_documents(
-        guest, ["doc_type", "number"], actor=actor, prop=prop, purpose=PURPOSE_STAY
+        guest, ["doc_type", "number"], authority=authority.standing(actor, prop, PURPOSE_STAY, stays=[stay])
     )
     return {
         "name": display_name(fields),
@@ -186,7 +191,9 @@ def document_type_label(code: str) -> str:
 def unmask_document(stay: Stay, *, actor: User, prop: Property, reason: str) -> list[dict[str, str]]:
     """The guest's identity document numbers in full, once; the audit entry keeps the reason code."""
     documents = vault.read_identity_documents(
-        stay.primary_guest, ["doc_type", "number"], actor=actor, prop=prop, purpose=PURPOSE_UNMASK, reason=reason
+        stay.primary_guest,
+        ["doc_type", "number"],
+        authority=authority.standing(actor, prop, PURPOSE_UNMASK, stays=[stay], reason=reason),
     )
     return [{**d, "doc_type": document_type_label(d["doc_type"])} for d in documents]
 
@@ -233,7 +240,9 @@ def get_arriving_stay(prop: Property, stay_id: uuid.UUID) -> Stay:
 def arrival_initial(stay: Stay, *, actor: User, prop: Property) -> dict[str, Any]:
     """What the arrival form starts with: the booked name, room and departure date. Nothing else is shown: the
     rest is taken from the identity document the guest hands over."""
-    names = vault.read_guest(stay.primary_guest, NAME_FIELDS, actor=actor, prop=prop, purpose=PURPOSE_ARRIVAL)
+    names = vault.read_guest(
+        stay.primary_guest, NAME_FIELDS, authority=authority.standing(actor, prop, PURPOSE_ARRIVAL, stays=[stay])
+    )
     return {**names, "room": stay.room, "check_out_planned": stay.check_out_planned}
 
 
@@ -264,8 +273,12 @@ def do_arrival(stay: Stay, data: Mapping[str, Any], *, acting_user: User) -> Sta
 
 def contact_initial(stay: Stay, *, actor: User, prop: Property) -> dict[str, str]:
     """The in-house guest's contact details and preferences, read to be edited (one audited read)."""
-    fields = vault.read_guest(stay.primary_guest, CONTACT_FIELDS, actor=actor, prop=prop, purpose=PURPOSE_EDIT)
-    requests = vault.read_stay(stay, ["special_requests"], actor=actor, prop=prop, purpose=PURPOSE_EDIT)
+    fields = vault.read_guest(
+        stay.primary_guest, CONTACT_FIELDS, authority=authority.standing(actor, prop, PURPOSE_EDIT, stays=[stay])
+    )
+    requests = vault.read_stay(
+        stay, ["special_requests"], authority=authority.standing(actor, prop, PURPOSE_EDIT, stays=[stay])
+    )
     return {**fields, **requests}
 
 

@@ -6,11 +6,13 @@ field), encrypt every personal field, keep the blind indexes in step and write o
 ``custody.audit.gate.record``, all in one transaction: if the entry cannot be written, nothing is.
 
 Reads - ``read_guest``, ``read_guests`` (a list: one entry naming every guest), ``read_identity_documents``,
-``read_stay``, ``read_registration`` - decrypt only the fields asked for, and only with an explicit purpose (a code
-such as ``front_desk.arrivals``); each writes one entry naming the fields and ids (never values) in the same
-transaction as the decryption, and returns nothing when that entry cannot be written (fail closed:
-``AuditWriteError`` propagates). They do not decide *whether* the actor may read: the views that
-call them check roles and grants first (through ``gate.guard``) and pass the grant's reference.
+``read_stay``, ``read_registration`` - decrypt only the fields asked for, and only on an ``authority`` that the read
+gate (``custody.authority``) made from a grant in use, a standing role purpose or a system job. Each checks first
+that the authority is genuine and live, is for the record's property, covers the record (the guests and stays it is
+bound to) and every field asked for; otherwise ``ReadRefused`` after a committed denied entry naming the reason code,
+and nothing is decrypted. An allowed read writes one entry naming the fields and ids (never values), with the
+authority's actor, purpose and grant, in the same transaction as the decryption, and returns nothing when that entry
+cannot be written (fail closed: ``AuditWriteError`` propagates).
 
 Keys and AAD
     Each guest has a 32-byte data key, stored only wrapped by the key-encryption key (owner ``guests.guest:<uuid>``).
@@ -27,11 +29,12 @@ Blind indexes (``custody.crypto.blind_index``; 32-bit truncation, why: see that 
     guest. A lookup fetches the rows of one property whose index matches and keeps only those whose decrypted value is
     ``equivalent`` to the one searched for, so a collision never returns the wrong person.
 
-Lookups (``find_guests``, ``find_stays``) answer "is this person here?", exactly what invariant 6 forbids outside the
-hotel's lawful process. They write no audit entry of their own: callers must be inside ``gate.guard`` (or write their
-own entry) with a purpose that allows the lookup - the front desk on a booking reference or an in-house stay, or a
-granted request. The front desk's exact lookup by booking reference (``custody.guests.desk``) is the one URL that
-reaches ``find_stays``.
+Lookups (``find_guests``, ``find_stays``, ``find_named_guests``) answer "is this person here?", exactly what
+invariant 6 forbids outside the hotel's lawful process. They return rows, never decrypted values, and write no audit
+entry of their own: callers must be inside ``gate.guard`` (or write their own entry) with a purpose that allows the
+lookup - the front desk on a booking reference, a PMS import matching its own rows, or a granted request
+(``find_named_guests``: a name and a second identifier within the grant's stay window). The front desk's exact
+lookup by booking reference (``custody.guests.desk``) is the one URL that reaches ``find_stays``.
 """
 
 from __future__ import annotations
@@ -44,15 +47,18 @@ import unicodedata
 import uuid
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
 
 from django.db import connection, transaction
-from django.db.models import Model
+from django.db.models import Model, Q
 from django.utils import timezone
 
+from custody import authority as read_gate
 from custody.accounts.models import User
 from custody.audit import gate
 from custody.audit.events import Action
+from custody.authority import ReadAuthority
 from custody.crypto.blind_index import blind_index, equivalent, normalize
 from custody.crypto.fields import (
     DecryptionFailed,
@@ -89,7 +95,6 @@ REGISTERED_GUEST_FIELDS = (
     "surname", "second_surname", "given_names", "sex", "date_of_birth", "nationality", "address", "phone", "email",
 )  # fmt: skip
 
-_CODE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:/+=-]{0,63}$")
 # Han ideographs and the other scripts written without spaces between a family and a given name.
 _CJK = (
     "\u2e80-\u2fdf\u3005\u3007\u3021-\u3029\u3038-\u303b\u3040-\u30ff\u3100-\u312f\u3400-\u4dbf"
@@ -102,10 +107,6 @@ Actor = User | None  # None: a system job (import, retention), named as such in 
 
 class GuestErased(DecryptionFailed):
     """The guest was erased: their data key is destroyed and nothing encrypted under it can be read again."""
-
-
-class WrongProperty(ValueError):
-    """An object of one property was handed over with another property (a caller bug, never a user error)."""
 
 
 # --- writes -------------------------------------------------------------------------------------------------------
@@ -389,50 +390,48 @@ def erase_guest(guest: Guest, *, acting_user: Actor) -> Guest:
 # --- reads --------------------------------------------------------------------------------------------------------
 
 
-def read_guest(
-    guest: Guest, fields: Iterable[str], *, actor: Actor, prop: Property, purpose: str, grant_ref: str = ""
-) -> dict[str, str]:
+def read_guest(guest: Guest, fields: Iterable[str], *, authority: ReadAuthority) -> dict[str, str]:
     """Decrypt the named fields of one guest; audited (``guest.record.read``: field names and ids only)."""
     names = _field_names(Guest.ENCRYPTED_FIELDS, fields)
-    _check_read(guest.property_id, prop, purpose, grant_ref)
+    columns = read_gate.require(
+        authority,
+        Action.GUEST_RECORD_READ, property_id=guest.property_id, obj_type="guests.guest", obj_id=guest.pk,
+        guest_ids=[guest.pk], guest_fields=names,
+    )  # fmt: skip
     with transaction.atomic():
         fresh = Guest.objects.get(pk=guest.pk)
-        gate.record(
-            Action.GUEST_RECORD_READ,
-            actor=actor,
-            prop=prop,
-            obj=fresh,
-            purpose=purpose,
-            grant_ref=grant_ref,
-            details={"guest": str(fresh.pk), "fields": names},
-        )
+        gate.record(Action.GUEST_RECORD_READ, obj=fresh, **columns, details={"guest": str(fresh.pk), "fields": names})
         dek = _data_key(fresh)
         return {name: _open(dek, fresh, name) for name in names}
 
 
 def read_guests(
-    guests: Sequence[Guest], fields: Iterable[str], *, actor: Actor, prop: Property, purpose: str, grant_ref: str = ""
+    guests: Sequence[Guest], fields: Iterable[str], *, authority: ReadAuthority
 ) -> dict[uuid.UUID, dict[str, str]]:
     """Decrypt the named fields of several guests of one property for a list; ONE audit entry lists their ids.
 
-    Erased guests are left out of the answer (their data key is gone). Returns {guest id: {field: text}}.
+    Erased guests are left out of the answer (their data key is gone). Returns {guest id: {field: text}}; an empty
+    list reads nothing and writes nothing.
     """
     names = _field_names(Guest.ENCRYPTED_FIELDS, fields)
-    for guest in guests:
-        _check_read(guest.property_id, prop, purpose, grant_ref)
-    _check_read(prop.pk, prop, purpose, grant_ref)
+    if not guests:
+        return {}
+    columns: dict[str, Any] = {}
+    for property_id in sorted({guest.property_id for guest in guests}):  # guests of two properties: one fails
+        columns = read_gate.require(
+            authority,
+            Action.GUEST_LIST_READ, property_id=property_id, obj_type="guests.guest", obj_id="",
+            guest_ids=[guest.pk for guest in guests], guest_fields=names,
+        )  # fmt: skip
     with transaction.atomic():
         # Only the key and the fields asked for: a guest row holds a dozen encrypted columns.
-        columns = ["id", "property_id", "wrapped_key", "kek_version", "erased_at", *names]
-        fresh = Guest.objects.not_erased().only(*columns).in_bulk([guest.pk for guest in guests])
+        wanted = ["id", "property_id", "wrapped_key", "kek_version", "erased_at", *names]
+        fresh = Guest.objects.not_erased().only(*wanted).in_bulk([guest.pk for guest in guests])
         ordered = [fresh[guest.pk] for guest in guests if guest.pk in fresh]
         gate.record(
             Action.GUEST_LIST_READ,
-            actor=actor,
-            prop=prop,
             object_type="guests.guest",
-            purpose=purpose,
-            grant_ref=grant_ref,
+            **columns,
             details={"guests": sorted({str(guest.pk) for guest in ordered}), "fields": names},
         )
         result = {}
@@ -442,34 +441,25 @@ def read_guests(
         return result
 
 
-def read_identity_documents(
-    guest: Guest,
-    fields: Iterable[str],
-    *,
-    actor: Actor,
-    prop: Property,
-    purpose: str,
-    grant_ref: str = "",
-    reason: str = "",
-) -> list[dict[str, str]]:
+def read_identity_documents(guest: Guest, fields: Iterable[str], *, authority: ReadAuthority) -> list[dict[str, str]]:
     """Decrypt the named fields of each of the guest's identity documents (oldest first), each with its "id".
 
-    ``reason``, a code (e.g. why a masked number was shown in full), is kept in the audit entry's details.
+    The authority's reason code (e.g. why a masked number was shown in full) is kept in the audit entry's details.
     """
     names = _field_names(IdentityDocument.ENCRYPTED_FIELDS, fields)
-    _check_read(guest.property_id, prop, purpose, grant_ref)
-    if reason and not _CODE.match(reason):
-        raise ValueError("reason must be a code (letters, digits, _.:/+=-, up to 64), never free text.")
+    columns = read_gate.require(
+        authority,
+        Action.GUEST_DOCUMENT_READ, property_id=guest.property_id, obj_type="guests.guest", obj_id=guest.pk,
+        guest_ids=[guest.pk], document_fields=names,
+    )  # fmt: skip
+    reason = authority.reason  # genuine: checked just above
     with transaction.atomic():
         fresh = Guest.objects.get(pk=guest.pk)
         documents = list(fresh.documents.order_by("created_at", "id"))
         gate.record(
             Action.GUEST_DOCUMENT_READ,
-            actor=actor,
-            prop=prop,
             obj=fresh,
-            purpose=purpose,
-            grant_ref=grant_ref,
+            **columns,
             details={
                 "guest": str(fresh.pk),
                 "documents": [str(d.pk) for d in documents],
@@ -481,42 +471,36 @@ def read_identity_documents(
         return [{"id": str(d.pk), **{name: _open(dek, d, name) for name in names}} for d in documents]
 
 
-def read_stay(
-    stay: Stay, fields: Iterable[str], *, actor: Actor, prop: Property, purpose: str, grant_ref: str = ""
-) -> dict[str, str]:
+def read_stay(stay: Stay, fields: Iterable[str], *, authority: ReadAuthority) -> dict[str, str]:
     """Decrypt the named encrypted fields of a stay (booking_reference, special_requests); audited."""
     names = _field_names(Stay.ENCRYPTED_FIELDS, fields)
-    _check_read(stay.property_id, prop, purpose, grant_ref)
+    columns = read_gate.require(
+        authority,
+        Action.STAY_RECORD_READ, property_id=stay.property_id, obj_type="guests.stay", obj_id=stay.pk,
+        stay_ids=[stay.pk], stay_fields=names,
+    )  # fmt: skip
     with transaction.atomic():
         fresh = Stay.objects.select_related("primary_guest").get(pk=stay.pk)
-        gate.record(
-            Action.STAY_RECORD_READ,
-            actor=actor,
-            prop=prop,
-            obj=fresh,
-            purpose=purpose,
-            grant_ref=grant_ref,
-            details={"stay": str(fresh.pk), "fields": names},
-        )
+        gate.record(Action.STAY_RECORD_READ, obj=fresh, **columns, details={"stay": str(fresh.pk), "fields": names})
         dek = _data_key(fresh.primary_guest)
         return {name: _open(dek, fresh, name) for name in names}
 
 
-def read_registration(
-    registration: Registration, *, actor: Actor, prop: Property, purpose: str, grant_ref: str = ""
-) -> dict[str, Any]:
-    """The registration record as written (see ``register``); audited."""
+def read_registration(registration: Registration, *, authority: ReadAuthority) -> dict[str, Any]:
+    """The registration record as written (see ``register``); audited. The authority must cover registrations,
+    and (where it is bound to records) both the registered guest and the stay."""
     stay_property = Stay.objects.filter(pk=registration.stay_id).values_list("property_id", flat=True).get()
-    _check_read(stay_property, prop, purpose, grant_ref)
+    columns = read_gate.require(
+        authority,
+        Action.REGISTRATION_READ, property_id=stay_property, obj_type="guests.registration", obj_id=registration.pk,
+        guest_ids=[registration.guest_id], stay_ids=[registration.stay_id], registration=True,
+    )  # fmt: skip
     with transaction.atomic():
         fresh = Registration.objects.select_related("guest").get(pk=registration.pk)
         gate.record(
             Action.REGISTRATION_READ,
-            actor=actor,
-            prop=prop,
             obj=fresh,
-            purpose=purpose,
-            grant_ref=grant_ref,
+            **columns,
             details={"registration": str(fresh.pk), "guest": str(fresh.guest_id), "stay": str(fresh.stay_id)},
         )
         payload: dict[str, Any] = json.loads(_open(_data_key(fresh.guest), fresh, "payload"))
@@ -567,6 +551,89 @@ def find_stays(prop: Property, booking_reference: str) -> list[Stay]:
         if stored.strip() and equivalent(IndexKind.BOOKING_REFERENCE, stored, booking_reference):
             found.append(stay)
     return found
+
+
+# What a granted lookup may pair with a name (the second identifier of a request's guest item).
+SECOND_KINDS = ("date_of_birth", "id_number", "booking_reference", "stay_date")
+_ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+
+@dataclass(frozen=True)
+class NamedMatch:
+    """A guest found by name and second identifier, with their stays that overlap the window (oldest first)."""
+
+    guest: Guest
+    stays: list[Stay]
+
+
+def find_named_guests(
+    prop: Property,
+    *,
+    surname: str,
+    given_names: str,
+    second_kind: str,
+    second_value: str,
+    stays_from: dt.date,
+    stays_until: dt.date,
+) -> list[NamedMatch]:
+    """Guests of this property whose name equals this one AND whose second identifier matches, each with only their
+    stays (as primary guest or companion) that overlap the window (arrived on or before its last day, left on or
+    after its first). A guest without such a stay is not returned: the window bounds what a lookup may reveal.
+
+    ``second_kind``: ``date_of_birth`` (the guest's, YYYY-MM-DD), ``id_number`` (one of their identity documents),
+    ``booking_reference`` (a stay of theirs in the window), ``stay_date`` (a stay of theirs covering that day,
+    YYYY-MM-DD, inside the window). Anything else, an empty value or a malformed date finds nobody. Every comparison is
+    exact: blind index first, then the decrypted value (as ``find_guests``).
+    """
+    value = second_value.strip() if isinstance(second_value, str) else ""
+    if second_kind not in SECOND_KINDS or not value or stays_until < stays_from:
+        return []
+    day = _iso_date(value) if second_kind in ("date_of_birth", "stay_date") else None
+    if second_kind in ("date_of_birth", "stay_date") and day is None:
+        return []
+    if second_kind == "stay_date" and day is not None and not stays_from <= day <= stays_until:
+        return []
+    candidates = find_guests(prop, IndexKind.NAME, name_text(surname, given_names))
+    if not candidates:
+        return []
+    by_document: set[uuid.UUID] = set()
+    by_reference: set[uuid.UUID] = set()
+    if second_kind == "id_number":
+        by_document = {guest.pk for guest in find_guests(prop, IndexKind.ID_NUMBER, value)}
+    elif second_kind == "booking_reference":
+        by_reference = {stay.pk for stay in find_stays(prop, value)}
+    found = []
+    for guest in candidates:
+        stays = list(
+            Stay.objects.filter(Q(primary_guest=guest) | Q(stay_guests__guest=guest), property=prop)
+            .filter(check_in_planned__lte=stays_until, check_out_planned__gte=stays_from)
+            .distinct()
+            .select_related("room")
+            .order_by("check_in_planned", "id")
+        )
+        if not stays:
+            continue
+        if second_kind == "date_of_birth":
+            assert day is not None
+            matches = _open(_data_key(guest), guest, "date_of_birth") == day.isoformat()
+        elif second_kind == "id_number":
+            matches = guest.pk in by_document
+        elif second_kind == "booking_reference":
+            matches = any(stay.pk in by_reference for stay in stays)
+        else:
+            matches = any(stay.check_in_planned <= day <= stay.check_out_planned for stay in stays)  # type: ignore[operator]
+        if matches:
+            found.append(NamedMatch(guest, stays))
+    return found
+
+
+def _iso_date(text: str) -> dt.date | None:
+    if not _ISO_DATE.match(text):
+        return None
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        return None
 
 
 # --- helpers ------------------------------------------------------------------------------------------------------
@@ -679,15 +746,6 @@ def secure_delete() -> Iterator[None]:
             yield
         finally:
             cursor.execute(f"PRAGMA secure_delete = {previous}")
-
-
-def _check_read(object_property_id: int, prop: Property, purpose: str, grant_ref: str) -> None:
-    if object_property_id != prop.pk:
-        raise WrongProperty(f"the object belongs to property {object_property_id}, not {prop.pk}.")
-    if not isinstance(purpose, str) or not _CODE.match(purpose):
-        raise ValueError("reading guest data needs an explicit purpose: a code such as 'front_desk.arrivals'.")
-    if grant_ref and not _CODE.match(grant_ref):
-        raise ValueError("grant_ref must be a grant's reference (letters, digits, _.:/+=-, up to 64).")
 
 
 def _field_names(allowed: Sequence[str], fields: Iterable[str]) -> list[str]:

@@ -35,6 +35,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from custody.accounts.models import User
+from custody.accounts.separation import decision_conflict
 from custody.audit import gate
 from custody.audit.events import Action
 from custody.footage.models import Camera
@@ -81,6 +82,15 @@ MAX_STAY_WINDOW_DAYS = 92
 BREAK_GLASS_HOURS = 4
 # Footage cannot be asked for beyond this far ahead of now (it does not exist yet).
 FUTURE_SLACK = dt.timedelta(minutes=5)
+# What a reviewer is told when separation of duties stops their decision (reason codes of decision_conflict).
+DECISION_CONFLICT_MESSAGES = {
+    "created_requester": _("You created the account that filed this request: someone else must decide it."),
+    "empowered_requester": _("You gave a role to the account that filed this request: someone else must decide it."),
+    "cooling_off": _(
+        "Your account or reviewer role is too new to decide requests; another reviewer must decide this one."
+    ),
+}
+DECISION_CONFLICT_FALLBACK = _("You cannot decide this request: another reviewer must.")
 
 
 @dataclass
@@ -512,6 +522,14 @@ def _check_reviewer(request: AccessRequest, user: User) -> list[str]:
     return roles
 
 
+def _check_independent(request: AccessRequest, user: User, roles: list[str]) -> None:
+    """Invariant 5 on accounts: nobody decides a request filed by an account they created or gave a role to, and an
+    account or role younger than the cooling-off period decides nothing (custody.accounts.separation)."""
+    conflict = decision_conflict(user, request.requester, request.property, roles=roles)
+    if conflict:
+        raise TransitionRefused(DECISION_CONFLICT_MESSAGES.get(conflict, DECISION_CONFLICT_FALLBACK), conflict)
+
+
 def _check_waiting(request: AccessRequest, message: Any) -> None:
     if request.status not in (Status.SUBMITTED, Status.IN_REVIEW):
         closed = request.status in GRANTED_STATUSES or request.status in CLOSED_STATUSES
@@ -554,6 +572,7 @@ def deny_request(request: AccessRequest, reason: str, *, acting_user: User) -> A
     request = _locked(request)
     roles = _check_reviewer(request, acting_user)
     _check_waiting(request, _("This request is not waiting for a decision."))
+    _check_independent(request, acting_user, roles)
     if not reason.strip():
         raise RequestError("reason", _("A denial needs a reason."))
     approval = _note(request, acting_user, Decision.DENY, roles, reason, "reason")
@@ -581,6 +600,7 @@ def approve_request(
     request = _locked(request)
     roles = _check_reviewer(request, acting_user)
     _check_waiting(request, _("This request is not waiting for a decision."))
+    _check_independent(request, acting_user, roles)
     if request.instrument_required and not request.instrument_sha256:
         raise TransitionRefused(_("The legal instrument this request needs is missing."), "instrument_missing")
     # The digest of the content as it is now, not as stored: a row changed behind the workflow's back is a version

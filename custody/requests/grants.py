@@ -6,7 +6,14 @@ stay window). A refusal commits a ``denied`` audit entry naming the grant and th
 ``GrantRefused``. An allowed use counts against the quota and writes ``grant.used`` in the caller's transaction; the
 reads it permits are audited again by the vault with the grant's id.
 
-Granted guest lookups show only the fields the request's purpose needs (``policy.FIELDS_FOR_PURPOSE``).
+What a grant of each request type may be used for is one complete table (``USES_BY_REQUEST_TYPE``); a type without
+a row allows nothing.
+
+Reads under a grant take the read gate's authority (``custody.authority.for_grant``), which ``using_grant`` makes
+possible for the grant object it yields until its block ends. Granted guest lookups name each guest by name plus a
+second identifier (``SCOPE_ITEM_KEYS``); they return only guests matching both, only their stays that overlap the
+grant's stay window (no window: nothing), and only the fields the request's purpose needs
+(``policy.FIELDS_FOR_PURPOSE``).
 """
 
 from __future__ import annotations
@@ -19,9 +26,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.db import transaction
-from django.db.models import Q
 from django.utils import timezone
 
+from custody import authority
 from custody.accounts.models import User
 from custody.audit import gate
 from custody.audit.events import Action, Outcome
@@ -29,10 +36,25 @@ from custody.footage.models import Camera
 from custody.guests import vault
 from custody.guests.models import Guest, Stay, StayStatus
 from custody.properties.models import Property
-from custody.requests import policy, sealing
+from custody.requests import sealing
 from custody.requests.models import AccessRequest, Grant, RequestType
 
 PURPOSE = "grant"
+
+# What a grant of each request type may be used for. Complete: a test checks every RequestType has its row, and
+# ``refusal_code`` refuses a type without one (fail closed).
+USES_BY_REQUEST_TYPE: dict[str, frozenset[str]] = {
+    RequestType.FOOTAGE_VIEW: frozenset({"footage_view"}),
+    RequestType.FOOTAGE_EXPORT: frozenset({"footage_view", "footage_export"}),
+    RequestType.GUEST_LOOKUP: frozenset({"guest_lookup"}),
+    RequestType.STAY_WINDOW: frozenset({"stay_window"}),
+    RequestType.SUBJECT_ACCESS: frozenset({"guest_lookup"}),
+    RequestType.ERASURE: frozenset({"guest_lookup"}),
+    RequestType.RECTIFICATION: frozenset({"guest_lookup"}),
+}
+
+# The one shape of a guest item of a request's scope (dates ISO YYYY-MM-DD); any other finds nothing.
+SCOPE_ITEM_KEYS = frozenset({"kind", "surname", "given_names", "second_kind", "second_value"})
 
 
 class GrantRefused(Exception):
@@ -78,10 +100,15 @@ def using_grant(
     check_use(grant_id, actor=actor, prop=prop, kind=kind, cameras=cameras, start=start, end=end)
     try:
         with transaction.atomic():
-            yield use_grant(grant_id, actor=actor, prop=prop, kind=kind, cameras=cameras, start=start, end=end)
+            grant = use_grant(grant_id, actor=actor, prop=prop, kind=kind, cameras=cameras, start=start, end=end)
+            with authority.grant_use(grant, actor=actor, kind=kind, cameras=cameras, start=start, end=end):
+                yield grant
     except GrantRefused as exc:
         if exc.denied:
             gate.record_denied(Action.GRANT_USED, actor=actor, prop=prop, **exc.denied)
+        raise
+    except authority.ReadRefused as exc:
+        exc.record_again()  # the first one was rolled back with the use
         raise
 
 
@@ -189,12 +216,9 @@ def refusal_code(
         return "expired"
     if quota and grant.view_quota is not None and grant.views_used >= grant.view_quota:
         return "quota_used"
-    request_type = grant.request.request_type
-    allowed_kinds: set[str] = {
-        RequestType.FOOTAGE_VIEW: {"footage_view"},
-        RequestType.FOOTAGE_EXPORT: {"footage_view", "footage_export"},
-        RequestType.STAY_WINDOW: {"stay_window"},
-    }.get(RequestType(request_type), {"guest_lookup"})
+    allowed_kinds = USES_BY_REQUEST_TYPE.get(grant.request.request_type)
+    if allowed_kinds is None:
+        return "unknown_request_type"
     if kind not in allowed_kinds:
         return "wrong_kind"
     if kind.startswith("footage") and scope:
@@ -222,22 +246,34 @@ class GuestResult:
     guests: list[dict[str, Any]] = field(default_factory=list)
 
 
-def _guest_rows(guests: list[Guest], grant: Grant, actor: User, prop: Property) -> list[dict[str, Any]]:
-    request = grant.request
+def scope_item(item: Any) -> dict[str, str] | None:
+    """The guest item as ``vault.find_named_guests`` takes it, or None when it is not of the one shape
+    (``SCOPE_ITEM_KEYS``, kind "name", text values, a surname, a known second kind and a value)."""
+    if not isinstance(item, dict) or set(item) != SCOPE_ITEM_KEYS or item.get("kind") != "name":
+        return None
+    if not all(isinstance(item[key], str) for key in SCOPE_ITEM_KEYS):
+        return None
+    if not item["surname"].strip() or not item["second_value"].strip() or item["second_kind"] not in vault.SECOND_KINDS:
+        return None
+    return {key: item[key] for key in ("surname", "given_names", "second_kind", "second_value")}
+
+
+def _matches(item: Any, grant: Grant, prop: Property) -> list[vault.NamedMatch]:
+    wanted = scope_item(item)
+    if wanted is None or grant.stay_from is None or grant.stay_until is None:
+        return []  # fail closed: another shape, or no stay window to bound what is shown
+    return vault.find_named_guests(prop, **wanted, stays_from=grant.stay_from, stays_until=grant.stay_until)
+
+
+def _guest_rows(matches: list[vault.NamedMatch], grant: Grant, reader: authority.ReadAuthority) -> list[dict[str, Any]]:
     rows = []
-    document_fields = policy.DOCUMENT_FIELDS_FOR_PURPOSE.get(request.purpose, [])
-    for guest in guests:
-        if guest.is_erased:
-            continue
+    document_fields = sorted(reader.document_fields)
+    for match in matches:
+        guest = match.guest
         row: dict[str, Any] = {"id": str(guest.pk)}
-        row["fields"] = vault.read_guest(
-            guest, grant.fields, actor=actor, prop=prop, purpose=f"{PURPOSE}.guest_lookup", grant_ref=grant.ref
-        )
+        row["fields"] = vault.read_guest(guest, grant.fields, authority=reader)
         if document_fields:
-            row["documents"] = vault.read_identity_documents(
-                guest, document_fields, actor=actor, prop=prop, purpose=f"{PURPOSE}.guest_lookup", grant_ref=grant.ref
-            )
-        stays = Stay.objects.filter(Q(primary_guest=guest) | Q(stay_guests__guest=guest), property=prop).distinct()
+            row["documents"] = vault.read_identity_documents(guest, document_fields, authority=reader)
         row["stays"] = [
             {
                 "id": str(stay.pk),
@@ -246,29 +282,30 @@ def _guest_rows(guests: list[Guest], grant: Grant, actor: User, prop: Property) 
                 "check_out": stay.check_out_planned,
                 "status": stay.get_status_display(),
             }
-            for stay in stays.select_related("room").order_by("check_in_planned")
+            for stay in match.stays
         ]
         rows.append(row)
     return rows
 
 
 def granted_guest_lookup(grant_id: uuid.UUID | str, *, actor: User, prop: Property) -> list[GuestResult]:
-    """Every identifier the grant covers, looked up exactly (blind index, then decrypted comparison); one use."""
+    """Every guest item the grant covers, looked up exactly (name AND second identifier, blind index then decrypted
+    comparison), each guest with only their stays in the grant's stay window; one use."""
     with using_grant(grant_id, actor=actor, prop=prop, kind="guest_lookup") as grant:
         request: AccessRequest = grant.request
-        items = sealing.open_json(sealing.key_of(request), request, "guest_scope", [])
-        results = []
+        items = sealing.open_guest_scope(request, authority=authority.for_grant(grant, actor=actor))
+        found = []
         for index in grant.guest_items:
-            item = items[index]
-            kind = item["kind"]
-            if kind == "booking_reference":
-                stays = vault.find_stays(prop, item["value"])
-                guests = list({s.primary_guest_id: s.primary_guest for s in stays}.values())
-            elif kind == "name":
-                guests = vault.find_guests(prop, "name", vault.name_text(item["surname"], item["given_names"]))
-            else:
-                guests = vault.find_guests(prop, kind, item["value"])
-            results.append(GuestResult(index, kind, _guest_rows(guests, grant, actor, prop)))
+            item = items[index] if isinstance(index, int) and 0 <= index < len(items) else None
+            kind = str(item.get("kind", "")) if isinstance(item, dict) else ""
+            found.append((index, kind, _matches(item, grant, prop)))
+        reader = authority.for_grant(
+            grant,
+            actor=actor,
+            guest_ids={m.guest.pk for _, _, matches in found for m in matches},
+            stay_ids={stay.pk for _, _, matches in found for m in matches for stay in m.stays},
+        )
+        results = [GuestResult(index, kind, _guest_rows(matches, grant, reader)) for index, kind, matches in found]
         gate.record(
             Action.GUEST_LIST_READ,
             actor=actor,
@@ -313,12 +350,6 @@ def granted_stay_window(grant_id: uuid.UUID | str, *, actor: User, prop: Propert
             members = [g for g in members if not g.is_erased]
             by_stay[stay.pk] = members
             everyone.update({g.pk: g for g in members})
-        fields = vault.read_guests(
-            list(everyone.values()),
-            grant.fields,
-            actor=actor,
-            prop=prop,
-            purpose=f"{PURPOSE}.stay_window",
-            grant_ref=grant.ref,
-        ) if everyone else {}  # fmt: skip
+        reader = authority.for_grant(grant, actor=actor, guest_ids=everyone, stay_ids=by_stay)
+        fields = vault.read_guests(list(everyone.values()), grant.fields, authority=reader) if everyone else {}
         return [WindowRow(stay, [fields[g.pk] for g in by_stay[stay.pk] if g.pk in fields]) for stay in stays]

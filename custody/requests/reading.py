@@ -3,7 +3,9 @@
 A request is seen by its requester and by the property's reviewers (``requests.review``); anyone else, and any
 request of another property, gets a 404 so its existence never leaks. Every decryption writes its audit entry
 (``request.viewed``, ``request.instrument.read``, ``request.pdf.rendered``) in the same transaction, first, so a
-failed audit write shows nothing (fail closed). Audit details hold codes and counts only.
+failed audit write shows nothing (fail closed); the guests a request names are opened through the read gate
+(``sealing.open_guest_scope`` on ``authority.for_request``), which writes ``request.guest_scope.read`` too. Audit
+details hold codes and counts only.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from django.http import Http404
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from custody import authority
 from custody.accounts.models import User
 from custody.audit import gate
 from custody.audit.events import Action
@@ -31,7 +34,13 @@ from custody.requests.models import AccessRequest, Approval, BreakGlassReview, G
 REVIEW_PERMISSION = "requests.review"
 # Reads of the request itself: kept apart from its steps on the timeline.
 READ_ACTIONS = frozenset(
-    {Action.REQUEST_VIEWED, Action.REQUEST_INSTRUMENT_READ, Action.REQUEST_PDF_RENDERED, Action.REQUEST_LIST_VIEWED}
+    {
+        Action.REQUEST_VIEWED,
+        Action.REQUEST_INSTRUMENT_READ,
+        Action.REQUEST_PDF_RENDERED,
+        Action.REQUEST_LIST_VIEWED,
+        Action.REQUEST_GUEST_SCOPE_READ,
+    }
 )
 INSTRUMENT_EXTENSIONS = {"application/pdf": "pdf", "image/png": "png", "image/jpeg": "jpg"}
 
@@ -137,7 +146,7 @@ def open_request(
             instrument_reference=sealing.open_text(dek, request, "instrument_reference"),
             instrument_name=sealing.open_text(dek, request, "instrument_name"),
             contact=sealing.open_json(dek, request, "external_contact", {}),
-            guests=sealing.open_json(dek, request, "guest_scope", []),
+            guests=sealing.open_guest_scope(request, authority=authority.for_request(request, actor=actor)),
         )
         for approval in request.approvals.select_related("approver").order_by("created_at", "id"):
             opened.approvals.append(
@@ -197,7 +206,7 @@ def guest_scope_labels(request: AccessRequest, *, actor: User, page: str) -> lis
         raise Http404("No such request.")
     with transaction.atomic():
         _record(Action.REQUEST_VIEWED, request, actor, page=page)
-        items = sealing.open_json(sealing.key_of(request), request, "guest_scope", [])
+        items = sealing.open_guest_scope(request, authority=authority.for_request(request, actor=actor))
     return [(item.get("kind", ""), guest_label(item)) for item in items]
 
 
