@@ -42,7 +42,7 @@ from custody.requests.models import (
     Urgency,
 )
 from tests.conftest import OUTSIDER, Hotel, make_user, signed_in_client
-from tests.test_permissions import resolver_url_names
+from tests.test_permissions import assert_no_personal_data, past_guest_no_one_may_see, resolver_url_names
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fresh_keys")]
 
@@ -709,6 +709,7 @@ def world(hotel: Hotel, other_hotel: Hotel) -> World:
     draft = new()
     submitted = actions.submit_request(new(), acting_user=filer)
     approved = actions.approve_request(actions.submit_request(new(), acting_user=filer), acting_user=approver)
+    past_guest_no_one_may_see(hotel)  # no operation may answer with any of this guest's values
     return World(hotel, filer, draft, submitted, approved, Grant.objects.get(request=approved))
 
 
@@ -806,6 +807,7 @@ def test_endpoint_for_role(world: World, request: pytest.FixtureRequest, name: s
     expected = row.expect(who)
     assert response.status_code == expected, f"{name} as {who}: {response.status_code} {response.content[:300]!r}"
     assert response["Content-Type"].startswith("application/json")
+    assert_no_personal_data(response, f"{name} as {who}")
     if expected >= 400:
         assert response.json()["detail"][0]["message"]
         # A refusal changes nothing: no allowed entry was written (denied entries are, for the watchers).

@@ -58,21 +58,35 @@ def stay(hotel: Hotel, primary: Guest, first: dt.date, last: dt.date, reference:
     )
 
 
-def lookup_grant(hotel: Hotel, desk: User, dpo: User, items: list[Any], window: Any = WINDOW) -> Grant:
-    """A granted guest lookup naming ``items`` (stored as the request form stores them) over ``window``."""
+def lookup_grant(
+    hotel: Hotel, desk: User, dpo: User, items: list[Any], window: Any = WINDOW, *, legacy: bool = False
+) -> Grant:
+    """A granted guest lookup naming ``items`` over ``window``, filed and approved through the workflow.
+
+    ``legacy``: the items are of a shape the form and API refuse today (as rows stored before this shape existed
+    may be); the request is filed with valid items and the old ones are sealed in its place after approval.
+    ``window=None``: a grant without a stay window (the workflow requires one now; older grants may lack it)."""
+    filed = [named("Filed", "Placeholder", "date_of_birth", "1970-01-01")] * len(items) if legacy else items
     data = RequestData(
         request_type=RequestType.GUEST_LOOKUP,
         purpose=Purpose.SERVICE_DISPUTE,
         legal_basis="contract",
         purpose_text="A disputed minibar charge",
-        guests=[{"kind": "booking_reference", "value": f"placeholder {n}"} for n in range(len(items))],
-        stay_from=window[0] if window else None,
-        stay_until=window[1] if window else None,
+        guests=filed,
+        stay_from=WINDOW[0],
+        stay_until=WINDOW[1],
     )
     request = actions.submit_request(actions.create_request(hotel.prop, data, acting_user=desk), acting_user=desk)
     actions.approve_request(request, acting_user=dpo)
-    seal_guest_scope(request, items)
-    return Grant.objects.get(request=request)
+    if legacy:
+        seal_guest_scope(request, items)
+    grant = Grant.objects.get(request=request)
+    if window is None:
+        Grant.objects.filter(pk=grant.pk).update(stay_from=None, stay_until=None)
+    elif tuple(window) != WINDOW:
+        Grant.objects.filter(pk=grant.pk).update(stay_from=window[0], stay_until=window[1])
+    grant.refresh_from_db()
+    return grant
 
 
 @pytest.fixture
@@ -134,7 +148,7 @@ def test_a_second_identifier_that_does_not_match_or_lies_outside_the_window_find
         named("Host", "Someone", "date_of_birth", "1970-01-01") | {"second_value": ""},
         named("García", "Ana", "date_of_birth", "01/06/1980"),  # not ISO
     ]
-    grant = lookup_grant(hotel, desk, dpo, items)
+    grant = lookup_grant(hotel, desk, dpo, items, legacy=True)  # some items the form refuses
 
     results = grants.granted_guest_lookup(grant.pk, actor=desk, prop=hotel.prop)
 
@@ -154,7 +168,7 @@ def test_items_of_the_old_or_any_other_shape_find_nothing(
         {**named("García", "Ana", "date_of_birth", "1980-06-01"), "kind": "booking_reference"},
         "García Ana",
     ]
-    grant = lookup_grant(hotel, desk, dpo, items)
+    grant = lookup_grant(hotel, desk, dpo, items, legacy=True)
 
     results = grants.granted_guest_lookup(grant.pk, actor=desk, prop=hotel.prop)
 

@@ -106,7 +106,54 @@ def world(hotel: Hotel, other_hotel: Hotel, media_root: Any) -> World:
     other_target = make_user("other-target", other_hotel.prop, FD)
     world = World(hotel, other_hotel, spare_floor, spare_area, spare_room, target, other_target, in_house_stay(hotel))
     world.arrival = booked_arrival(hotel)
+    past_guest_no_one_may_see(hotel)
     return world
+
+
+# A guest who stayed last month: no standing purpose covers them and no request or grant of any world names them,
+# so no page, for any role, may show any of these values (issue 12: a fresh, ungranted account sees no guest field).
+CANARY = {
+    "surname": "Quenbyrr",
+    "given_names": "Olwethu",
+    "phone": "+34 699 417 205",
+    "email": "quenbyrr@canary.example",
+    "nationality": "NZ",
+}
+CANARY_DOCUMENT = "QX7714259"
+CANARY_BOOKING = "QNB-CANARY-88"
+CANARY_VALUES = [CANARY["surname"], CANARY["given_names"], CANARY["phone"], CANARY["email"], CANARY_DOCUMENT,
+                 CANARY_BOOKING]  # fmt: skip
+
+
+def past_guest_no_one_may_see(hotel: Hotel) -> Stay:
+    guest = vault.create_guest(hotel.prop, CANARY, acting_user=None)
+    vault.add_identity_document(guest, {"doc_type": "passport", "number": CANARY_DOCUMENT}, acting_user=None)
+    today = desk.property_today(hotel.prop)
+    return vault.create_stay(
+        hotel.prop,
+        primary_guest=guest,
+        room=hotel.room,
+        check_in_planned=today - dt.timedelta(days=30),
+        check_out_planned=today - dt.timedelta(days=28),
+        booking_reference=CANARY_BOOKING,
+        status=StayStatus.CHECKED_OUT,
+        acting_user=None,
+    )
+
+
+# Rows that send footage or an evidence package to the one person whose grant covers it (the matrix says who).
+FOOTAGE_ROWS = frozenset({"playback:stream", "evidence:download"})
+
+
+def assert_no_personal_data(response: Any, label: str) -> None:
+    """No value of the canary guest, and no footage, in what the page sent (streamed bodies included)."""
+    kind = response.get("Content-Type", "")
+    assert not kind.startswith("video/"), f"{label}: footage sent ({kind})"
+    streamed = getattr(response, "streaming", False)
+    body = b"".join(response.streaming_content) if streamed else response.content
+    text = body.decode("utf-8", errors="replace")
+    leaked = [value for value in CANARY_VALUES if value in text or value.upper() in text]
+    assert not leaked, f"{label}: shows {leaked}"
 
 
 def booked_arrival(hotel: Hotel) -> Stay:
@@ -854,6 +901,8 @@ def run_get(world: World, client_as: ClientFor, matrix: dict[str, Row], name: st
     url = reverse(name, kwargs=row.kwargs(world))
     response = client_as(who).get(url)
     check(response, row.get[who], f"GET {url} as {who}")
+    if not (name in FOOTAGE_ROWS and row.get[who] == 200):
+        assert_no_personal_data(response, f"GET {url} as {who}")
     return response
 
 
@@ -868,6 +917,7 @@ def run_post(
     response = client_as(who).post(url, post.data(world))
     expected = post.expect[who]
     check(response, expected, f"POST {url} as {who}")
+    assert_no_personal_data(response, f"POST {url} as {who}")
     succeeded = (isinstance(expected, Redirect) and expected.to.startswith("/p/seaside/")) or expected == 200
     if check_change:
         assert post.changed(world) is succeeded, f"POST {url} as {who}: changed={post.changed(world)}"

@@ -32,7 +32,7 @@ from custody.requests.actions import RequestData
 from custody.requests.models import Grant, Purpose, RequestType
 from tests.authorities import readback
 from tests.conftest import Hotel, make_user
-from tests.scopes import named, seal_guest_scope
+from tests.scopes import named
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fresh_keys")]
 
@@ -265,13 +265,12 @@ def lookup(hotel: Hotel, stays: tuple[Stay, Stay]) -> tuple[Grant, User]:
     today = desk.property_today(hotel.prop)
     data = RequestData(
         request_type=RequestType.GUEST_LOOKUP, purpose=Purpose.SERVICE_DISPUTE, legal_basis="contract",
-        purpose_text="A disputed charge", guests=[{"kind": "booking_reference", "value": "placeholder"}],
+        purpose_text="A disputed charge", guests=[named("Alpha", "Ana", "booking_reference", "BK-Alpha")],
         stay_from=today - dt.timedelta(days=3), stay_until=today,
     )  # fmt: skip
     request = actions.create_request(hotel.prop, data, acting_user=requester)
     request = actions.submit_request(request, acting_user=requester)
     actions.approve_request(request, acting_user=dpo)
-    seal_guest_scope(request, [named("Alpha", "Ana", "booking_reference", "BK-Alpha")])
     return Grant.objects.get(request=request), requester
 
 
@@ -346,7 +345,9 @@ def test_a_requests_guest_scope_opens_only_for_its_requester_and_reviewers(
     other = actions.create_request(
         hotel.prop,
         RequestData(request_type=RequestType.GUEST_LOOKUP, purpose=Purpose.SERVICE_DISPUTE, legal_basis="contract",
-                    purpose_text="x", guests=[{"kind": "booking_reference", "value": "y"}]),
+                    purpose_text="x", guests=[named("Bravo", "Ben", "date_of_birth", "1990-01-01")],
+                    stay_from=desk.property_today(hotel.prop) - dt.timedelta(days=3),
+                    stay_until=desk.property_today(hotel.prop)),
         acting_user=clerk,
     )  # fmt: skip
     with pytest.raises(ReadRefused) as refused:  # the requester's authority over one request opens no other

@@ -528,10 +528,10 @@ def test_granted_guest_lookup_shows_only_the_approved_guests_and_purpose_fields(
         acting_user=None,
     )  # fmt: skip
     other = vault.create_guest(hotel.prop, {"surname": "Other", "given_names": "Guest"}, acting_user=None)
-    for guest in (found, other):
-        vault.create_stay(hotel.prop, primary_guest=guest, check_in_planned=today - dt.timedelta(days=20),
+    for person in (found, other):
+        vault.create_stay(hotel.prop, primary_guest=person, check_in_planned=today - dt.timedelta(days=20),
                           check_out_planned=today - dt.timedelta(days=18), status=StayStatus.CHECKED_OUT,
-                          booking_reference=f"BK-{guest.pk}"[:20], acting_user=None)  # fmt: skip
+                          booking_reference=f"BK-{person.pk}"[:20], acting_user=None)  # fmt: skip
     data = footage_data(
         hotel,
         **lookup_changes(

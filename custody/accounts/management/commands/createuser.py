@@ -97,9 +97,8 @@ class Command(BaseCommand):
 
     def _link(self, token: str) -> str:
         path = reverse("accounts:accept_invitation", kwargs={"token": token})
-        # The public address of this installation, where one is configured; otherwise the path to open on it.
-        base = str(getattr(settings, "CUSTODY_BASE_URL", "") or "").rstrip("/")
-        return f"{base}{path}" if base else f"{path}  (open it at this Custody's address, e.g. http://127.0.0.1:8000)"
+        # The address people open this installation at (CUSTODY_PUBLIC_URL), as in every e-mailed link.
+        return str(settings.CUSTODY_PUBLIC_URL).rstrip("/") + path
 
     def _property(self, code: str | None) -> Property:
         if code:
