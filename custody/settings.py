@@ -25,6 +25,13 @@ Environment:
   CUSTODY_EVIDENCE_LINK_HOURS   how long a single-use evidence package download link stays valid (default 24)
   CUSTODY_PUBLIC_URL            the address people open Custody at, used for every absolute link in e-mails:
                                 http(s)://host[:port], no path (default http://127.0.0.1:8000)
+  CUSTODY_DESK_LOOKUP_LIMIT_PER_USER      booking-reference lookups one user may make per window (default 30)
+  CUSTODY_DESK_LOOKUP_LIMIT_PER_PROPERTY  booking-reference lookups all users together may make at one property
+                                per window (default 120)
+  CUSTODY_DESK_LOOKUP_WINDOW_MINUTES      the window of both lookup limits (default 10)
+  CUSTODY_API_TOKEN_FAILURE_LIMIT         invalid API tokens one client address may send per window before every
+                                call from it is answered 429 until the window ends (default 10)
+  CUSTODY_API_TOKEN_FAILURE_WINDOW_MINUTES  the window of that limit (default 15)
 """
 
 from __future__ import annotations
@@ -72,6 +79,22 @@ try:
     )
     CUSTODY_EVIDENCE_LINK_HOURS = envparse.parse_int(_env, "CUSTODY_EVIDENCE_LINK_HOURS", 24, minimum=1, maximum=7 * 24)
     CUSTODY_PUBLIC_URL = envparse.parse_public_url(_env, "CUSTODY_PUBLIC_URL", default="http://127.0.0.1:8000")
+    # Rate limits, kept in the database so every server process shares them (custody.core.ratelimit).
+    CUSTODY_DESK_LOOKUP_LIMIT_PER_USER = envparse.parse_int(
+        _env, "CUSTODY_DESK_LOOKUP_LIMIT_PER_USER", 30, minimum=1, maximum=10_000
+    )
+    CUSTODY_DESK_LOOKUP_LIMIT_PER_PROPERTY = envparse.parse_int(
+        _env, "CUSTODY_DESK_LOOKUP_LIMIT_PER_PROPERTY", 120, minimum=1, maximum=100_000
+    )
+    CUSTODY_DESK_LOOKUP_WINDOW_MINUTES = envparse.parse_int(
+        _env, "CUSTODY_DESK_LOOKUP_WINDOW_MINUTES", 10, minimum=1, maximum=24 * 60
+    )
+    CUSTODY_API_TOKEN_FAILURE_LIMIT = envparse.parse_int(
+        _env, "CUSTODY_API_TOKEN_FAILURE_LIMIT", 10, minimum=1, maximum=10_000
+    )
+    CUSTODY_API_TOKEN_FAILURE_WINDOW_MINUTES = envparse.parse_int(
+        _env, "CUSTODY_API_TOKEN_FAILURE_WINDOW_MINUTES", 15, minimum=1, maximum=24 * 60
+    )
 except envparse.ConfigError as exc:
     raise ImproperlyConfigured(str(exc)) from None
 

@@ -16,6 +16,7 @@ from django.utils import timezone
 from custody.accounts.roles import Role
 from custody.audit.events import Action, Outcome
 from custody.audit.models import AuditEntry
+from custody.crypto.blind_index import search_fingerprint
 from custody.guests import desk, vault
 from custody.guests.models import Guest, IdentityDocument, Registration, Stay, StayStatus
 from custody.properties.models import Room, RoomType
@@ -282,7 +283,7 @@ NEUTRAL = "No in-house or arriving stay matches this booking reference."
 
 
 def lookup(client: Client, hotel: Hotel, reference: str) -> Any:
-    return client.get(url("desk:lookup", hotel), {"reference": reference})
+    return client.post(url("desk:lookup", hotel), {"reference": reference})
 
 
 def test_lookup_finds_an_in_house_stay_by_exact_reference(hotel: Hotel, desk_client: Client) -> None:
@@ -296,6 +297,7 @@ def test_lookup_finds_an_in_house_stay_by_exact_reference(hotel: Hotel, desk_cli
     entry = AuditEntry.objects.get(action=Action.STAY_LOOKUP)
     assert entry.purpose == "front_desk.lookup" and entry.details == {
         "kind": "booking_reference",
+        "searched": search_fingerprint("booking_reference", "BK-2024-0042"),
         "stays": [str(stay.pk)],
     }
     text = audit_text()
@@ -308,7 +310,7 @@ def test_lookup_shows_an_arrival_of_today(hotel: Hotel, desk_client: Client) -> 
     assert "Arriving, Ana" in lookup(desk_client, hotel, "ARR-1").content.decode()
 
 
-@pytest.mark.parametrize("case", ["no_match", "empty", "prefix", "checked_out", "tomorrow", "other_property"])
+@pytest.mark.parametrize("case", ["no_match", "prefix", "checked_out", "tomorrow", "other_property"])
 def test_lookup_without_a_shown_stay_is_neutral_and_audited(
     hotel: Hotel, other_hotel: Hotel, desk_client: Client, case: str
 ) -> None:
@@ -319,7 +321,6 @@ def test_lookup_without_a_shown_stay_is_neutral_and_audited(
     make_stay(other_hotel, "Foreign", reference="THERE-1")
     reference = {
         "no_match": "NOPE-9",
-        "empty": "",
         "prefix": "HERE",
         "checked_out": "PAST-1",
         "tomorrow": "LATER-1",
@@ -334,16 +335,32 @@ def test_lookup_without_a_shown_stay_is_neutral_and_audited(
     for name in ("Present", "Past", "Later", "Foreign"):
         assert name not in html
     entry = AuditEntry.objects.get(action=Action.STAY_LOOKUP)
-    assert entry.details == {"kind": "booking_reference", "stays": []} and entry.purpose == "front_desk.lookup"
+    searched = search_fingerprint("booking_reference", reference)
+    assert entry.details == {"kind": "booking_reference", "searched": searched, "stays": []}
+    assert entry.purpose == "front_desk.lookup"
     assert not AuditEntry.objects.filter(action=Action.GUEST_LIST_READ).exists()
-    if reference:
-        assert reference not in audit_text()
+    assert reference not in audit_text()
 
 
-def test_lookup_page_without_a_query_reads_nothing(hotel: Hotel, desk_client: Client) -> None:
+@pytest.mark.parametrize("reference", ["", "   ", "-/.", "X" * 65])
+def test_lookup_of_no_reference_is_a_400_naming_the_field_and_reads_nothing(
+    hotel: Hotel, desk_client: Client, reference: str
+) -> None:
     make_stay(hotel, "Present", reference="HERE-1")
-    response = desk_client.get(url("desk:lookup", hotel))
-    assert response.status_code == 200 and NEUTRAL not in response.content.decode()
+    response = lookup(desk_client, hotel, reference)
+    assert response.status_code == 400
+    html = response.content.decode()
+    assert 'class="field has-error"' in html and 'name="reference"' in html and NEUTRAL not in html
+    assert not AuditEntry.objects.filter(action__in=[Action.STAY_LOOKUP, Action.GUEST_LIST_READ]).exists()
+
+
+def test_lookup_page_never_reads_a_reference_from_the_url(hotel: Hotel, desk_client: Client) -> None:
+    make_stay(hotel, "Present", reference="HERE-1")
+    response = desk_client.get(url("desk:lookup", hotel), {"reference": "HERE-1"})
+    html = response.content.decode()
+    assert response.status_code == 200 and NEUTRAL not in html and "Present" not in html
+    assert 'value="HERE-1"' not in html  # the form does not take it up either
+    assert '<form method="post"' in html and "csrfmiddlewaretoken" in html
     assert not AuditEntry.objects.filter(action__in=[Action.STAY_LOOKUP, Action.GUEST_LIST_READ]).exists()
 
 
@@ -366,7 +383,7 @@ def test_other_roles_are_refused_and_read_nothing(hotel: Hotel, client_for_role:
     assert client.get(url("desk:today", hotel)).status_code == 403
     assert client.get(url("desk:check_in", hotel)).status_code == 403
     assert client.post(url("desk:check_in", hotel), check_in_data(hotel)).status_code == 403
-    assert client.get(url("desk:lookup", hotel), {"reference": "SECRET-1"}).status_code == 403
+    assert client.post(url("desk:lookup", hotel), {"reference": "SECRET-1"}).status_code == 403
     assert client.get(url("desk:stay", hotel, stay_id=stay.pk)).status_code == 403
     assert client.post(url("desk:unmask", hotel, stay_id=stay.pk), {"reason": "other"}).status_code == 403
     assert counts() == (1, 1, 1, 0)

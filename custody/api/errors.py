@@ -18,7 +18,7 @@ from django.utils.translation import gettext_lazy as _
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 
-from custody.api.auth import ApiForbidden
+from custody.api.auth import ApiForbidden, TooManyInvalidTokens
 from custody.api.schemas import ErrorOut
 from custody.audit.log import AuditWriteError
 from custody.requests.actions import RequestError, TransitionRefused
@@ -26,7 +26,8 @@ from custody.requests.grants import GrantRefused
 
 E = TypeVar("E", bound=Exception)
 
-ERRORS_FOR_READ: dict[int, Any] = {400: ErrorOut, 401: ErrorOut, 403: ErrorOut, 503: ErrorOut}
+# 429: the caller's address sent too many refused tokens (custody.api.auth), whatever the operation.
+ERRORS_FOR_READ: dict[int, Any] = {400: ErrorOut, 401: ErrorOut, 403: ErrorOut, 429: ErrorOut, 503: ErrorOut}
 ERRORS_FOR_OBJECT: dict[int, Any] = {**ERRORS_FOR_READ, 404: ErrorOut}
 ERRORS_FOR_CREATE: dict[int, Any] = {**ERRORS_FOR_READ, 413: ErrorOut}
 ERRORS_FOR_STEP: dict[int, Any] = {**ERRORS_FOR_OBJECT, 409: ErrorOut}
@@ -90,6 +91,11 @@ def install(api: NinjaAPI) -> None:
         message = str(exc) if str(exc) != "Unauthorized" else _("The API token is not valid.")
         return respond(request, 401, error_body("unauthorized", ("Authorization", message)))
 
+    def too_many_invalid_tokens(request: HttpRequest, exc: TooManyInvalidTokens) -> HttpResponse:
+        response = respond(request, 429, error_body("rate_limited", ("Authorization", exc.message)))
+        response["Retry-After"] = str(exc.retry_after)
+        return response
+
     def forbidden(request: HttpRequest, exc: ApiForbidden) -> HttpResponse:
         return respond(request, 403, error_body(exc.code, ("", exc.message)))
 
@@ -124,6 +130,7 @@ def install(api: NinjaAPI) -> None:
     on(RequestError, request_error)
     on(HttpError, http_error)
     on(AuthenticationError, unauthorized)
+    on(TooManyInvalidTokens, too_many_invalid_tokens)
     on(ApiForbidden, forbidden)
     on(PermissionDenied, django_forbidden)
     on(GrantRefused, grant_refused)

@@ -2,7 +2,7 @@
 
 The secret is ``cust_`` followed by 32 random bytes, URL-safe base64. Only its SHA-256 is stored, so a copy of
 the database holds nothing that authenticates. Audit entries name the token, its user and its scope codes; never
-the secret or the token's free-text name.
+the secret or the token's free-text name; a refused token that matches none is named by a keyed fingerprint.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from collections.abc import Iterable
 
 from django.db import transaction
 from django.utils import timezone
+from django.utils.crypto import salted_hmac
 
 from custody.accounts.models import User
 from custody.api.models import ApiToken, Scope
@@ -43,6 +44,12 @@ class TokenError(ValueError):
 
 def hash_secret(secret: str) -> str:
     return hashlib.sha256(secret.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def refused_fingerprint(secret: str) -> str:
+    """What the audit entry of a refused unknown token records: a short keyed hash (HMAC-SHA256 under the Django
+    secret key, 64 bits), enough to see the same wrong token again, useless to recover or replay it."""
+    return salted_hmac("custody.api.refused-token", secret, algorithm="sha256").hexdigest()[:16]
 
 
 def find_token(secret: str) -> ApiToken | None:

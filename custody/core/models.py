@@ -33,3 +33,24 @@ class ScheduledRun(models.Model):
 
     def __str__(self) -> str:
         return f"{self.job}@{self.slot}"
+
+
+class RateLimitWindow(models.Model):
+    """The hits of one key in one fixed time window of one limit (custody.core.ratelimit).
+
+    ``key`` is a keyed hash of what is limited (a user, a property, a client address), never the thing itself.
+    """
+
+    scope = models.CharField(max_length=64)
+    key = models.CharField(max_length=64)
+    window_start = models.BigIntegerField(help_text="Seconds since the epoch at the start of the window.")
+    hits = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["scope", "key", "window_start"], name="unique_rate_limit_window")
+        ]
+        indexes = [models.Index(fields=["scope", "window_start"], name="rate_limit_window_age")]
+
+    def __str__(self) -> str:
+        return f"{self.scope}@{self.window_start}: {self.hits}"

@@ -32,6 +32,13 @@ Normalization (``normalize(kind, value)``) makes equivalent spellings meet:
 
 A value that normalizes to nothing (or an unknown kind) raises ValueError. Changing any rule or the index key means
 recomputing every stored index; bump the ``/1`` in the HKDF info when a rule changes.
+
+Search fingerprints (``search_fingerprint(kind, value)``) go into the audit entry of a lookup, so an auditor can see
+the same value searched for again and again (guessing) without the entry holding the value. They are HMAC-SHA256
+over the same normalized value under another key derived from the blind-index key (``info =
+b"custody-search-fingerprint/1|" + kind``), so a fingerprint cannot be matched against the stored indexes, and are
+kept to 16 bytes (32 hex digits): long enough that two different searched values practically never share one. Like
+the indexes, they cannot be recomputed from a guess without the key file.
 """
 
 from __future__ import annotations
@@ -46,6 +53,7 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from custody.crypto import keys
 
 INDEX_BYTES = 4
+FINGERPRINT_BYTES = 16
 KINDS = frozenset({"name", "id_number", "phone", "email", "booking_reference"})
 # Latin letters that carry their "accent" inside (NFD does not split them), as guests type them without it.
 _LATIN_BASE_LETTERS = str.maketrans(
@@ -78,14 +86,25 @@ def blind_index(kind: str, value: str) -> bytes:
     return hmac.digest(_kind_key(keys.index_key(), kind), message, "sha256")[:INDEX_BYTES]
 
 
+def search_fingerprint(kind: str, value: str) -> str:
+    """What an audit entry records of a searched value: a keyed hash, equal for equivalent spellings (hex)."""
+    message = normalize(kind, value).encode("utf-8", "surrogatepass")
+    key = _derived_key(keys.index_key(), b"custody-search-fingerprint/1|", kind)
+    return hmac.digest(key, message, "sha256")[:FINGERPRINT_BYTES].hex()
+
+
 def equivalent(kind: str, first: str, second: str) -> bool:
     """Whether two values are the same for this kind: filters the false positives of an index lookup."""
     return normalize(kind, first) == normalize(kind, second)
 
 
-@lru_cache(maxsize=64)
 def _kind_key(index_key: bytes, kind: str) -> bytes:
-    info = b"custody-blind-index/1|" + kind.encode("ascii")
+    return _derived_key(index_key, b"custody-blind-index/1|", kind)
+
+
+@lru_cache(maxsize=64)
+def _derived_key(index_key: bytes, label: bytes, kind: str) -> bytes:
+    info = label + kind.encode("ascii")
     return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=info).derive(index_key)
 
 

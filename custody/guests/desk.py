@@ -8,7 +8,9 @@
 * In-house stay detail: name, room, dates, masked ID number, special needs; the full number only through
   ``unmask_document`` with a reason code.
 * Exact lookup by booking reference, for this property's in-house and arriving-today stays only; audited whether
-  or not it finds anything. There is no other search.
+  or not it finds anything (with a keyed fingerprint of what was searched), limited per user and per property, and
+  a stay the desk may not see answers like a reference that does not exist, in content and in time. There is no
+  other search.
 
 Every decryption goes through ``custody.guests.vault``; this module decides what the front desk may see.
 """
@@ -16,13 +18,15 @@ Every decryption goes through ``custody.guests.vault``; this module decides what
 from __future__ import annotations
 
 import datetime as dt
+import threading
 import uuid
 import zoneinfo
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from django.db import transaction
+from django.conf import settings
+from django.db import connection, transaction
 from django.db.models import Q
 from django.http import Http404
 from django.utils import timezone
@@ -31,8 +35,11 @@ from custody import authority
 from custody.accounts.models import User
 from custody.audit import gate
 from custody.audit.events import Action
+from custody.core import ratelimit
+from custody.crypto.blind_index import search_fingerprint
+from custody.crypto.fields import decrypt_field, encrypt_field, new_data_key, unwrap_data_key, wrap_data_key
 from custody.guests import vault
-from custody.guests.models import Channel, DocumentType, Guest, Stay, StayStatus
+from custody.guests.models import Channel, DocumentType, Guest, IndexKind, Stay, StayStatus
 from custody.properties.models import Property
 
 NAME_FIELDS = ("surname", "second_surname", "given_names")
@@ -198,14 +205,54 @@ def unmask_document(stay: Stay, *, actor: User, prop: Property, reason: str) -> 
     return [{**d, "doc_type": document_type_label(d["doc_type"])} for d in documents]
 
 
+class LookupLimited(Exception):
+    """Too many lookups: by this user, or at this property, within the window; try again in ``retry_after`` s."""
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(f"lookup limit reached; retry after {retry_after} s")
+        self.retry_after = retry_after
+
+
+def lookup_limits() -> tuple[ratelimit.Limit, ratelimit.Limit]:
+    """The per-user and per-property limits of booking-reference lookups (settings, read on each use)."""
+    seconds = settings.CUSTODY_DESK_LOOKUP_WINDOW_MINUTES * 60
+    return (
+        ratelimit.Limit("desk.lookup.user", settings.CUSTODY_DESK_LOOKUP_LIMIT_PER_USER, seconds),
+        ratelimit.Limit("desk.lookup.property", settings.CUSTODY_DESK_LOOKUP_LIMIT_PER_PROPERTY, seconds),
+    )
+
+
 def lookup_by_booking_reference(prop: Property, reference: str, *, actor: User) -> list[DeskRow]:
     """Exact match only, this property only, in-house or arriving-today stays only; always audited.
 
-    The audit entry holds the ids of the stays shown (none when nothing matched), never the reference searched for.
+    ``reference`` must hold a letter or digit (BookingLookupForm checks it). Limited per user and per property
+    (LookupLimited after a denied entry with reason ``rate_limited``). The audit entry holds the ids of the stays
+    shown (none when nothing is shown) and a keyed fingerprint of the reference searched for, never the reference.
+
+    A stay the desk may not see (checked out, arriving another day, erased) answers exactly as a reference that
+    does not exist - the same rows (none), the same audit details, and the same work: a lookup that finds no stay
+    does what finding one costs (``_as_if_found``), so the time taken does not tell them apart either.
     """
+    searched = search_fingerprint(IndexKind.BOOKING_REFERENCE, reference)
+    details = {"kind": "booking_reference", "searched": searched}
+    try:
+        for limit, key in zip(lookup_limits(), (str(actor.pk), str(prop.pk)), strict=True):
+            ratelimit.hit(limit, key)
+    except ratelimit.RateLimited as exc:
+        gate.record_denied(
+            Action.STAY_LOOKUP,
+            actor=actor,
+            prop=prop,
+            object_type="guests.stay",
+            purpose=PURPOSE_LOOKUP,
+            details={**details, "reason": "rate_limited", "limit": exc.limit.scope},
+        )
+        raise LookupLimited(exc.retry_after) from None
     today = property_today(prop)
     with transaction.atomic():
-        found = vault.find_stays(prop, reference) if reference.strip() else []
+        found = vault.find_stays(prop, reference)
+        if not found:
+            _as_if_found(prop)
         shown = [
             stay
             for stay in found
@@ -218,11 +265,54 @@ def lookup_by_booking_reference(prop: Property, reference: str, *, actor: User) 
             prop=prop,
             object_type="guests.stay",
             purpose=PURPOSE_LOOKUP,
-            details={"kind": "booking_reference", "stays": sorted(str(stay.pk) for stay in shown)},
+            details={**details, "stays": sorted(str(stay.pk) for stay in shown)},
         )
         stays = list(Stay.objects.filter(pk__in=[s.pk for s in shown]).select_related("room", "primary_guest"))
         names = _named(stays, actor=actor, prop=prop, purpose=PURPOSE_LOOKUP)
         return _rows(stays, names)
+
+
+_DECOY_OWNER = "desk.lookup.decoy"
+_DECOY_WHERE = {"table": Stay._meta.db_table, "column": "booking_reference", "pk": str(uuid.UUID(int=0))}
+_decoy_compilers = threading.local()
+
+
+def _as_if_found(prop: Property) -> None:
+    """Do the work ``vault.find_stays`` does for a stay it finds, when it found none, and throw the results away:
+    fetch one stay row of the property with its guest row (ciphertext only, nothing of it is decrypted) and turn it
+    into model instances, unwrap a data key and decrypt a field (a throwaway key and value of our own).
+
+    Without it a reference that exists but is hidden would answer measurably later than one that does not exist:
+    finding runs a query, builds two model instances and decrypts, which not finding skips (for no candidates the
+    ORM builds the query but sends nothing). The query is compiled once per thread, because compiling is the part
+    both paths already share; tests/test_front_desk_oracles.py measures that the two paths cost the same.
+    """
+    compiler, sql, stay_fields, guest_fields = _decoy_compiler(connection.alias)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [prop.pk])
+        rows = cursor.fetchall()
+    for row in compiler.results_iter(results=[rows]):
+        Stay.from_db(connection.alias, stay_fields, row[: len(stay_fields)])
+        Guest.from_db(connection.alias, guest_fields, row[len(stay_fields) :])
+    dek = new_data_key()
+    wrapped, version = wrap_data_key(dek, owner=_DECOY_OWNER)
+    sealed = encrypt_field(dek, "DECOY-REFERENCE", **_DECOY_WHERE)
+    decrypt_field(unwrap_data_key(wrapped, owner=_DECOY_OWNER, kek_version=version), sealed, **_DECOY_WHERE)
+
+
+def _decoy_compiler(alias: str) -> tuple[Any, str, list[str], list[str]]:
+    """find_stays' query (a stay with its guest) for one stay of a property, compiled once per thread and alias."""
+    cached: dict[str, tuple[Any, str, list[str], list[str]]] = _decoy_compilers.__dict__.setdefault("by_alias", {})
+    if alias not in cached:
+        query = Stay.objects.using(alias).filter(property_id=-1).select_related("primary_guest").order_by()[:1]
+        compiler = query.query.get_compiler(using=alias)
+        sql, params = compiler.as_sql()
+        if list(params) != [-1]:
+            raise RuntimeError(f"unexpected parameters in the decoy stay query: {params!r}")
+        stay_fields = [field.attname for field in Stay._meta.concrete_fields]
+        guest_fields = [field.attname for field in Guest._meta.concrete_fields]
+        cached[alias] = (compiler, sql, stay_fields, guest_fields)
+    return cached[alias]
 
 
 def get_arriving_stay(prop: Property, stay_id: uuid.UUID) -> Stay:

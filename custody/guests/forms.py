@@ -8,7 +8,8 @@ from typing import Any
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
-from custody.guests.models import DocumentType, Sex, Stay, StayStatus
+from custody.crypto.blind_index import normalize
+from custody.guests.models import DocumentType, IndexKind, Sex, Stay, StayStatus
 from custody.properties.models import Property, Room
 
 DATE_WIDGET = forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
@@ -123,4 +124,14 @@ class UnmaskReason(forms.Form):
 
 
 class BookingLookupForm(forms.Form):
-    reference = forms.CharField(label=_("Booking reference"), max_length=64, required=False, strip=True)
+    """One exact booking reference. Sent by POST only, so it never lands in a URL, a server log or the history."""
+
+    reference = forms.CharField(label=_("Booking reference"), max_length=64, strip=True)
+
+    def clean_reference(self) -> str:
+        reference: str = self.cleaned_data["reference"]
+        try:
+            normalize(IndexKind.BOOKING_REFERENCE, reference)
+        except ValueError:
+            raise forms.ValidationError(_("Enter a booking reference: it needs letters or digits.")) from None
+        return reference

@@ -16,9 +16,13 @@ the row, our field and a reason.
   Blank rows are skipped. Every cell that is stored is checked: length (the vault's limits), control characters,
   formats, dates, rooms of this property, known statuses and channels, and spreadsheet formulas (a cell starting
   with =, +, -, @, tab or CR that is not a plain number or phone number is refused, never silently changed).
-* Booking references: the key of idempotency. A reference already at the property (``vault.find_stays``) is
-  skipped and counted as already present; one repeated in the file with the same cells is counted once, with other
-  cells it is an error.
+* The check (the dry run) reads the file and the property's rooms, nothing else: no row's outcome depends on the
+  guests and stays Custody holds, so a dry run cannot tell an uploader which booking references exist (DESIGN
+  invariant 6). What does depend on them is settled only at commit time (``rows_already_held``, ``occupied_rooms``):
+  a row whose booking reference is already a stay of the property is left as it is, and an in-house row for a room
+  where a stay is in house is refused whether or not its reference exists, so neither tells which do.
+* Booking references: the key of idempotency; one repeated in the file with the same cells is counted once, with
+  other cells it is an error.
 * Names and free text are stored exactly as in the file (accents, Chinese characters, spacing).
 """
 
@@ -32,7 +36,7 @@ import io
 import re
 import unicodedata
 import zoneinfo
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -122,7 +126,11 @@ ROW_ERRORS: dict[str, Promise] = {
     "before_check_in": _("is before the check-in."),
     "choice": _("is not one of the accepted values (%(choices)s)."),
     "unknown_room": _("is not a room number of this property."),
-    "room_taken": _("is occupied by another in-house stay."),
+    "room_taken": _("is occupied by another in-house stay."),  # reports stored by earlier versions
+    "room_occupied": _(
+        "is the room of a stay in house in Custody: only rooms that are free in Custody can take an in-house stay "
+        "from a file (guests checked in already need no import)."
+    ),
     "room_twice": _("is also the room of an in-house stay on row %(row)s."),
     "email": _("is not an e-mail address."),
     "no_letters": _("has no letters or digits."),
@@ -399,8 +407,7 @@ class NewStay:
 @dataclass
 class CheckResult:
     total: int  # rows of data in the file (blank rows left out)
-    new: list[NewStay]
-    existing: int  # booking reference already at the property: skipped
+    valid: list[NewStay]  # rows without errors, each imported once (unless its stay is already held: see commit)
     duplicates: int  # the same row again in the file: counted once
     errors: list[RowError]
 
@@ -416,7 +423,7 @@ def check(
     *,
     progress: Callable[[int, int], object] | None = None,
 ) -> CheckResult:
-    """Check every row (the dry run): nothing is written. Callers audit it: booking references are looked up."""
+    """Check every row (the dry run): nothing is written, and nothing of the property is read but its rooms."""
     check_mapping(parsed.headers, mapping)
     rooms = {room.number: room for room in Room.objects.filter(property=prop)}
     zone = zoneinfo.ZoneInfo(prop.timezone)
@@ -450,15 +457,13 @@ def check(
             candidates.append(new)
     if parsed.malformed is not None:
         errors.append(parsed.malformed)
-    present = _already_present(prop, candidates)
-    new_stays = [stay for stay in candidates if stay.row not in present]
-    conflicts = _room_conflicts(new_stays)
+    conflicts = _rooms_twice(candidates)
     errors.extend(conflicts)
-    new_stays = [stay for stay in new_stays if stay.row not in {e.row for e in conflicts}]
+    valid = [stay for stay in candidates if stay.row not in {e.row for e in conflicts}]
     errors.sort(key=lambda e: (e.row, _field_order(e.field)))
     if progress is not None:
         progress(total, total)
-    return CheckResult(total, new_stays, len(present), duplicates, errors)
+    return CheckResult(total, valid, duplicates, errors)
 
 
 def _field_order(name: str) -> int:
@@ -472,9 +477,10 @@ def _reference_key(text: str) -> str:
         return ""
 
 
-def _already_present(prop: Property, stays: Sequence[NewStay]) -> set[int]:
-    """Rows whose booking reference is already a stay of this property. One indexed query finds the candidates;
-    ``vault.find_stays`` confirms each (decrypting, so a truncated-index collision is never taken for a match)."""
+def rows_already_held(prop: Property, stays: Sequence[NewStay]) -> set[int]:
+    """Rows whose booking reference is already a stay of this property (commit time only: the commit leaves them as
+    they are and says nothing about which they were). One indexed query finds the candidates; ``vault.find_stays``
+    confirms each (decrypting, so a truncated-index collision is never taken for a match)."""
     digests = {stay.row: blind_index(IndexKind.BOOKING_REFERENCE, stay.booking_reference) for stay in stays}
     hits: set[bytes] = set()
     unique = sorted(set(digests.values()))
@@ -487,25 +493,37 @@ def _already_present(prop: Property, stays: Sequence[NewStay]) -> set[int]:
     return {stay.row for stay in stays if digests[stay.row] in hits and vault.find_stays(prop, stay.booking_reference)}
 
 
-def _room_conflicts(stays: Sequence[NewStay]) -> list[RowError]:
-    """A room holds one in-house stay at a time: refuse what the vault would refuse at commit time."""
-    in_house = [s for s in stays if s.status == StayStatus.IN_HOUSE and s.room is not None]
+def _rooms_twice(stays: Sequence[NewStay]) -> list[RowError]:
+    """A room holds one in-house stay at a time: two in-house rows of the file for one room are refused."""
+    first: dict[int, int] = {}
+    errors = []
+    for stay in _in_house(stays):
+        assert stay.room is not None
+        if stay.room.pk in first:
+            errors.append(RowError(stay.row, "room", "room_twice", {"row": first[stay.room.pk]}))
+        else:
+            first[stay.room.pk] = stay.row
+    return errors
+
+
+def occupied_rooms(stays: Sequence[NewStay]) -> list[RowError]:
+    """In-house rows for a room where a stay is in house in Custody (commit time only).
+
+    Refused whoever is in house there, even the stay the row describes: letting the row through when its booking
+    reference is the occupant's would tell the uploader which reference that is. So an in-house row imports only
+    into a room that is free in Custody; a guest checked in already needs no import.
+    """
+    in_house = _in_house(stays)
     taken = set(
         Stay.objects.filter(room__in=[s.room for s in in_house], status=StayStatus.IN_HOUSE).values_list(
             "room_id", flat=True
         )
     )
-    first: dict[int, int] = {}
-    errors = []
-    for stay in in_house:
-        assert stay.room is not None
-        if stay.room.pk in taken:
-            errors.append(RowError(stay.row, "room", "room_taken"))
-        elif stay.room.pk in first:
-            errors.append(RowError(stay.row, "room", "room_twice", {"row": first[stay.room.pk]}))
-        else:
-            first[stay.room.pk] = stay.row
-    return errors
+    return [RowError(stay.row, "room", "room_occupied") for stay in in_house if stay.room and stay.room.pk in taken]
+
+
+def _in_house(stays: Sequence[NewStay]) -> list[NewStay]:
+    return [s for s in stays if s.status == StayStatus.IN_HOUSE and s.room is not None]
 
 
 def _check_row(
@@ -678,20 +696,23 @@ def write_stays(
     stays: Iterable[NewStay],
     *,
     acting_user: User | None,
+    held: Collection[int] = frozenset(),
     progress: Callable[[int], object] | None = None,
 ) -> int:
     """Write each checked row through the vault: guest, identity document, stay, and for guests who arrived a
-    registration. Call it inside a transaction: a refused row raises RowFailed and the caller rolls everything back.
-    Returns how many stays were created."""
+    registration; rows in ``held`` (``rows_already_held``) are left out. Call it inside a transaction: a refused row
+    raises RowFailed and the caller rolls everything back. ``progress`` gets the rows done so far, left out or
+    written alike. Returns how many stays were created."""
     created = 0
-    for stay in stays:
-        try:
-            _write(prop, stay, acting_user)
-        except GuestDataError as exc:
-            raise RowFailed(_vault_error(stay.row, exc)) from exc
-        created += 1
+    for done, stay in enumerate(stays, 1):
+        if stay.row not in held:
+            try:
+                _write(prop, stay, acting_user)
+            except GuestDataError as exc:
+                raise RowFailed(_vault_error(stay.row, exc)) from exc
+            created += 1
         if progress is not None:
-            progress(created)
+            progress(done)
     return created
 
 

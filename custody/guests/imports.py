@@ -14,6 +14,14 @@ The upload
     Committing or discarding destroys both the blob and the wrapped key (on SQLite with ``secure_delete``), and the
     periodic ``purge_expired_imports`` job does so 24 hours after the upload for imports left unfinished.
 
+The dry run checks the file only
+    Formats, the property's rooms and the rows of the file among themselves; never the guests and stays Custody
+    holds, so its report cannot tell an uploader which booking references exist (DESIGN invariant 6). What depends
+    on them is settled at commit time without saying which rows it concerned: a row whose booking reference is
+    already a stay of the property is left as it is and counted with the others; an in-house row for a room with a
+    stay in house is refused whether or not its reference exists (``importer.occupied_rooms``). The pages show
+    rows processed, never stays created or already held; the audit entry of the commit keeps both counts.
+
 The commit
     ``do_start_commit`` marks the import running and enqueues ``commit_stay_import`` in the same transaction (the
     django-tasks database backend). The job checks every row again - the property may have changed since the dry run -
@@ -71,7 +79,7 @@ MAX_UPLOAD_BYTES = 20 * 1024 * 1024
 UPLOAD_TTL = timedelta(hours=24)
 STALL_AFTER = timedelta(minutes=2)
 PROGRESS_INTERVAL = 0.5  # seconds between two progress reports of a running commit
-PURPOSE = "import.stays"  # the purpose of the booking-reference lookups a dry run makes
+PURPOSE = "import.stays"  # the purpose of the booking-reference lookups a commit makes
 _LOCK_CLASS = 0x1D0C  # first key of the PostgreSQL advisory lock that serializes one property's imports
 # Where a commit may start (again) from, when the check found no errors.
 _COMMITTABLE = (ImportStatus.CHECKED, ImportStatus.FAILED)
@@ -206,10 +214,10 @@ def do_check(
             status=ImportStatus.CHECKED,
             mapping=list(mapping),
             total_rows=result.total,
-            rows_to_write=len(result.new),
+            rows_to_write=len(result.valid),
             rows_done=0,
             created_count=0,
-            existing_count=result.existing,
+            existing_count=0,
             duplicate_count=result.duplicates,
             error_count=result.error_rows,
             errors=[error.as_json() for error in result.errors[: importer.MAX_STORED_ERRORS]],
@@ -223,11 +231,9 @@ def do_check(
             actor=acting_user,
             prop=stay_import.property,
             obj=stay_import,
-            purpose=PURPOSE,
             details={
                 "rows": result.total,
-                "new": len(result.new),
-                "existing": result.existing,
+                "valid": len(result.valid),
                 "duplicates": result.duplicates,
                 "error_rows": result.error_rows,
                 "fields": sorted(name for name in mapping if name),
@@ -294,20 +300,24 @@ def run_commit(import_id: uuid.UUID | str, *, progress: Callable[[int, int], obj
                 return fresh  # committed (or discarded) by another run while this one waited
             actor = fresh.committed_by
             result = importer.check(prop, read_upload(fresh), fresh.mapping, progress=board.checking)
+            result.errors = sorted(
+                [*result.errors, *importer.occupied_rooms(result.valid)], key=lambda error: error.row
+            )
             if result.errors:
                 raise _CheckFailed(result)
-            board.start(len(result.new))
-            created = importer.write_stays(prop, result.new, acting_user=actor, progress=board.wrote)
+            held = importer.rows_already_held(prop, result.valid)
+            board.start(len(result.valid))
+            created = importer.write_stays(prop, result.valid, acting_user=actor, held=held, progress=board.wrote)
             board.close()
             now = timezone.now()
             with secure_delete():
                 StayImport.objects.filter(pk=fresh.pk).update(
                     status=ImportStatus.COMMITTED,
                     total_rows=result.total,
-                    rows_to_write=len(result.new),
-                    rows_done=created,
+                    rows_to_write=len(result.valid),
+                    rows_done=len(result.valid),
                     created_count=created,
-                    existing_count=result.existing,
+                    existing_count=len(held),
                     duplicate_count=result.duplicates,
                     error_count=0,
                     errors=[],
@@ -320,10 +330,11 @@ def run_commit(import_id: uuid.UUID | str, *, progress: Callable[[int, int], obj
                 actor=actor,
                 prop=prop,
                 obj=fresh,
+                purpose=PURPOSE,
                 details={
                     "rows": result.total,
                     "created": created,
-                    "existing": result.existing,
+                    "existing": len(held),
                     "duplicates": result.duplicates,
                 },
             )
@@ -396,11 +407,10 @@ def commit_stay_import(import_id: str) -> dict[str, Any]:
         stay_import = run_commit(import_id)
     except ImportRefused as exc:
         return {"import": import_id, "status": exc.code}
-    return {
+    return {  # a task result is read by operators (who can read the audit log), never shown to the uploader
         "import": import_id,
         "status": stay_import.status,
-        "created": stay_import.created_count,
-        "existing": stay_import.existing_count,
+        "rows": stay_import.rows_done,
         "error_rows": stay_import.error_count,
     }
 

@@ -1,5 +1,5 @@
 """Front-desk pages: today's lists, check-in (walk-in or booked arrival), in-house stay detail with audited unmask,
-contact and preferences edit, check-out, booking-reference lookup.
+contact and preferences edit, check-out, booking-reference lookup (by POST: a reference never appears in a URL).
 
 What each page may show and every decryption live in custody.guests.desk and custody.guests.vault; these views
 validate and render. Pages that show guest data are never cached.
@@ -8,12 +8,14 @@ validate and render. Pages that show guest data are never cached.
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 from django import forms
 from django.contrib import messages
 from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
@@ -142,14 +144,30 @@ def unmask(request: AuthedRequest, prop: Property, stay_id: uuid.UUID) -> HttpRe
     return _stay_page(request, prop, stay, form, unmasked)
 
 
-@require_safe
+@require_http_methods(["GET", "POST"])
 @never_cache
 @property_view(FRONT_DESK)
 def lookup(request: AuthedRequest, prop: Property) -> HttpResponse:
-    form = BookingLookupForm(request.GET if "reference" in request.GET else None)
-    rows = None
-    if form.is_bound:
-        # An invalid value (too long) is a lookup that finds nothing: same answer, still audited.
-        reference = form.cleaned_data["reference"] if form.is_valid() else ""
-        rows = desk.lookup_by_booking_reference(prop, reference, actor=request.user)
-    return render(request, "guests/lookup.html", {"form": form, "rows": rows, "today": desk.property_today(prop)})
+    """The booking-reference lookup: the form (GET, which never reads a reference from the URL) and the lookup
+    itself (POST, CSRF-protected, limited per user and per property: 429 with Retry-After)."""
+    form = BookingLookupForm(request.POST if request.method == "POST" else None)
+    context: dict[str, Any] = {"form": form, "rows": None, "today": desk.property_today(prop)}
+    if not form.is_bound:
+        return render(request, "guests/lookup.html", context)
+    if not form.is_valid():
+        return render(request, "guests/lookup.html", context, status=400)
+    # A fresh form: the page does not repeat the reference (nor does it differ by what was typed).
+    context["form"] = BookingLookupForm()
+    try:
+        context["rows"] = desk.lookup_by_booking_reference(prop, form.cleaned_data["reference"], actor=request.user)
+    except desk.LookupLimited as exc:
+        minutes = max(1, -(-exc.retry_after // 60))
+        context["limited"] = ngettext(
+            "Too many lookups. Try again in %(minutes)s minute.",
+            "Too many lookups. Try again in %(minutes)s minutes.",
+            minutes,
+        ) % {"minutes": minutes}
+        response = render(request, "guests/lookup.html", context, status=429)
+        response["Retry-After"] = str(exc.retry_after)
+        return response
+    return render(request, "guests/lookup.html", context)

@@ -25,9 +25,12 @@ FILE_ERROR_EXIT = 2
 class Command(BaseCommand):
     help = (
         "Import stays and their guests from a PMS export (CSV, UTF-8 or GB18030, with a header row). Every row is "
-        "checked first; with any error nothing is written (exit 1). A file that cannot be read or lacks required "
-        "columns exits 2. Rows whose booking reference is already at the property are skipped, so importing the "
-        "same file twice adds nothing. Fields: " + ", ".join(f.name for f in FIELDS) + " (see docs/import.md)."
+        "checked first (the file only: the dry run does not look at the stays already held); with any error nothing "
+        "is written (exit 1). A file that cannot be read or lacks required columns exits 2. On commit, rows whose "
+        "booking reference is already a stay of the property are left as they are, so importing the same file "
+        "twice adds nothing; the output does not say which rows those were. Fields: "
+        + ", ".join(f.name for f in FIELDS)
+        + " (see docs/import.md)."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -70,8 +73,8 @@ class Command(BaseCommand):
         for error in result.errors:
             self.stdout.write(error.line())
         self.stdout.write(
-            f"{result.total} rows: {len(result.new)} new, {result.existing} already present, "
-            f"{result.duplicates} repeated, {result.error_rows} with errors."
+            f"{result.total} rows: {len(result.valid)} to import, {result.duplicates} repeated, "
+            f"{result.error_rows} with errors."
         )
         if result.errors:
             imports.do_refuse(stay_import, "row_errors", acting_user=user)
@@ -109,7 +112,7 @@ class Command(BaseCommand):
                 self.stdout.write(error.line())
             raise CommandError(f"the import failed ({done.failure}); nothing was written.", returncode=ROW_ERRORS_EXIT)
         self.stdout.write(
-            f"imported: {done.created_count} stays created, {done.existing_count} already present, "
+            f"imported: {done.rows_done} rows (each a new stay or one already held, left as it was), "
             f"{done.duplicate_count} repeated rows (import {done.pk})."
         )
 
